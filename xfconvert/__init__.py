@@ -1,2 +1,22 @@
-"""xfconvert: read European XFEL runs and convert them to the formats analysis tools want."""
+"""xfconvert: read European XFEL runs and convert them to the formats analysis tools want.
+
+Examples
+--------
+>>> import xfconvert
+>>> sorted(xfconvert.__all__)[:3]
+['DataChunk', 'DataCollection', 'FileAccess']
+"""
+from .exceptions import (FileStructureError, NoDataError, OptionError, OutputError,
+                         OutputExistsError, PropertyNameError, SourceNameError, TrainIDError,
+                         XfconvertError)
+from .readers import (DataChunk, DataCollection, FileAccess, H5File, KeyData, RunDirectory,
+                      SourceData, by_id, by_index, open_run)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "DataChunk", "DataCollection", "FileAccess", "H5File", "KeyData", "RunDirectory",
+    "SourceData", "by_id", "by_index", "open_run",
+    "XfconvertError", "SourceNameError", "PropertyNameError", "TrainIDError",
+    "FileStructureError", "NoDataError", "OptionError", "OutputError", "OutputExistsError",
+]

@@ -1,0 +1,149 @@
+"""Chunk plans: where the entries of one (source, key) live on disk.
+
+A chunk plan is the ordered list of :class:`DataChunk` objects for one key over a set of
+trains. Each chunk is a contiguous run of entries in one dataset of one file, together with
+the trains those entries belong to. Readers read each chunk with one h5py call; every writer
+consumes chunk plans, so no writer ever re-parses an HDF5 index.
+
+Examples
+--------
+>>> from xfconvert.testing import make_run
+>>> from xfconvert import RunDirectory
+>>> import tempfile, pathlib
+>>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", n_trains=6,
+...                             n_sequences=2))
+>>> kd = run["SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD"]
+>>> [(c.slice, c.train_ids.tolist()) for c in kd.chunk_plan()]  # doctest: +NORMALIZE_WHITESPACE
+[(slice(0, 3, None), [10000, 10001, 10002]), (slice(0, 3, None), [10003, 10004, 10005])]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from ..exceptions import FileStructureError
+from .file_access import FileAccess
+
+__all__ = ["DataChunk", "plan_chunks"]
+
+
+@dataclass(frozen=True, eq=False)
+class DataChunk:
+    """A contiguous run of entries of one key in one file.
+
+    Attributes
+    ----------
+    file : FileAccess
+        The file holding the entries.
+    source, key : str
+        What the entries are.
+    dataset_path : str
+        Path of the dataset inside the file.
+    first : int
+        Position of the first entry in the dataset.
+    train_ids : numpy.ndarray
+        uint64 IDs of the trains in this chunk, each with at least one entry, ascending.
+    counts : numpy.ndarray
+        uint64 number of entries of each train; entries of consecutive trains are adjacent.
+    """
+
+    file: FileAccess
+    source: str
+    key: str
+    dataset_path: str
+    first: int
+    train_ids: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n_entries(self) -> int:
+        """Number of entries (e.g. frames) in the chunk."""
+        return int(self.counts.sum())
+
+    @property
+    def slice(self) -> slice:
+        """The chunk's entries as a slice of the dataset's first axis."""
+        return slice(self.first, self.first + self.n_entries)
+
+    @property
+    def entry_train_ids(self) -> np.ndarray:
+        """The train ID of each entry (``np.repeat(train_ids, counts)``)."""
+        return np.repeat(self.train_ids, self.counts.astype(np.int64))
+
+    @property
+    def dataset(self) -> h5py.Dataset:
+        """The h5py dataset (the file is opened on demand)."""
+        return self.file.file[self.dataset_path]
+
+    def __repr__(self) -> str:
+        return (f"DataChunk({self.file.filename!r}, {self.dataset_path!r}, "
+                f"entries {self.first}:{self.first + self.n_entries}, "
+                f"{len(self.train_ids)} trains)")
+
+
+def plan_chunks(files: tuple[FileAccess, ...], source: str, key: str, is_control: bool,
+                train_ids: np.ndarray) -> tuple[list[DataChunk], np.ndarray]:
+    """Compute the chunk plan and the per-train entry counts of one key.
+
+    Parameters
+    ----------
+    files : tuple of FileAccess
+        Files holding the source.
+    source, key : str
+    is_control : bool
+        Control sources are indexed per source, instrument sources per key group.
+    train_ids : numpy.ndarray
+        Sorted uint64 train IDs to include.
+
+    Returns
+    -------
+    chunks : list of DataChunk
+        In train order.
+    counts : numpy.ndarray
+        uint64 entries per train, aligned with ``train_ids``.
+
+    Raises
+    ------
+    FileStructureError
+        If an index points past the end of the dataset.
+    """
+    group = FileAccess.index_group(is_control, key)
+    counts = np.zeros(len(train_ids), dtype=np.uint64)
+    pieces: list[tuple[int, DataChunk]] = []
+    for fa in files:
+        if not fa.has_key(source, key):
+            continue
+        ftids = fa.train_ids
+        pos = np.searchsorted(train_ids, ftids)
+        pos_clipped = np.minimum(pos, max(len(train_ids) - 1, 0))
+        match = (pos < len(train_ids)) & (train_ids[pos_clipped] == ftids) if len(train_ids) \
+            else np.zeros(len(ftids), dtype=bool)
+        if not match.any():
+            continue
+        first, count = fa.get_index(source, group)
+        counts[pos[match]] += count[match]
+        nz = match & (count > 0)
+        if not nz.any():
+            continue
+        f, c, t = first[nz], count[nz], ftids[nz]
+        n_in_dataset = fa.dataset_info(source, key)[0][0]
+        ends = f + c
+        past = np.flatnonzero(ends > n_in_dataset)
+        if past.size:
+            i = past[0]
+            raise FileStructureError(
+                fa.filename,
+                f"index points past the end of the data: train {t[i]} needs entries "
+                f"{f[i]}:{ends[i]} but the dataset has {n_in_dataset}",
+                source, key,
+            )
+        breaks = np.flatnonzero(f[1:] != ends[:-1]) + 1
+        bounds = np.concatenate(([0], breaks, [len(f)]))
+        path = fa.dataset_path(source, key)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            chunk = DataChunk(fa, source, key, path, int(f[lo]), t[lo:hi], c[lo:hi])
+            pieces.append((int(t[lo]), chunk))
+    pieces.sort(key=lambda item: item[0])
+    return [chunk for _, chunk in pieces], counts

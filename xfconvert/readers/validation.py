@@ -1,0 +1,198 @@
+"""Structural checks of EuXFEL files and runs (``xfconvert validate``).
+
+Checked for each file: it opens as HDF5 and has METADATA and INDEX; train IDs have no
+zeros except padding at the end and strictly increase; every index has as many entries as
+there are train IDs; indexes start at the beginning of the data and point to successive
+entries without gaps or overlaps, and never past the end of a dataset; datasets of a
+source group agree on their length. For runs: every ``.h5`` file opens and at least one
+is usable.
+
+Examples
+--------
+>>> from xfconvert.testing import make_run
+>>> from xfconvert.readers.validation import validate
+>>> import tempfile, pathlib
+>>> validate(make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", n_trains=3))
+[]
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import h5py
+import numpy as np
+
+from ..exceptions import FileStructureError
+from .file_access import FileAccess, classify_train_ids
+
+__all__ = ["Problem", "validate", "validate_file"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file."""
+
+    filename: str
+    message: str
+    source: str | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        where = self.filename
+        if self.source:
+            where += f": {self.source}"
+        if self.key:
+            where += f" {self.key}"
+        return f"{where}: {self.message}"
+
+
+def _read_index(group: h5py.Group) -> tuple[np.ndarray, np.ndarray]:
+    first = group["first"][()].astype(np.int64).ravel()
+    if "count" in group:
+        count = group["count"][()].astype(np.int64).ravel()
+    else:
+        last = group["last"][()].astype(np.int64).ravel()
+        status = group["status"][()].ravel()
+        count = np.where(status != 0, last - first + 1, 0)
+    return first, count
+
+
+def _index_groups(f: h5py.File, source: str, is_control: bool) -> Iterator[tuple[str, str]]:
+    """(index path, data path) pairs of one source."""
+    if is_control:
+        yield f"INDEX/{source}", f"CONTROL/{source}"
+        return
+    base = f.get(f"INDEX/{source}")
+    if base is None:
+        yield f"INDEX/{source}", f"INSTRUMENT/{source}"
+        return
+    for name, obj in base.items():
+        if isinstance(obj, h5py.Group):
+            yield f"INDEX/{source}/{name}", f"INSTRUMENT/{source}/{name}"
+
+
+def _dataset_lengths(group: h5py.Group) -> dict[str, int]:
+    lengths: dict[str, int] = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            lengths[name] = obj.shape[0] if obj.shape else 0
+    group.visititems(visit)
+    return lengths
+
+
+def _check_index(fname: str, source: str, first: np.ndarray, count: np.ndarray,
+                 n_trains: int, lengths: dict[str, int], is_control: bool) -> list[Problem]:
+    problems = []
+    if first.size != n_trains or count.size != n_trains:
+        return [Problem(fname, f"index has {count.size} entries (first: {first.size}) but "
+                        f"INDEX/trainId has {n_trains}", source)]
+    if (count < 0).any():
+        problems.append(Problem(fname, "negative counts in index", source))
+        return problems
+    nz = np.flatnonzero(count)
+    if nz.size:
+        f, c = first[nz], count[nz]
+        if f[0] != 0:
+            problems.append(Problem(fname, f"index starts at entry {f[0]}, not 0 "
+                                    f"(train position {nz[0]})", source))
+        expected = f[:-1] + c[:-1]
+        gaps = np.flatnonzero(f[1:] > expected)
+        overlaps = np.flatnonzero(f[1:] < expected)
+        if gaps.size:
+            i = gaps[0]
+            problems.append(Problem(fname, f"gap in index: train position {nz[i + 1]} starts "
+                                    f"at entry {f[i + 1]}, expected {expected[i]} "
+                                    f"({gaps.size} gap(s))", source))
+        if overlaps.size:
+            i = overlaps[0]
+            problems.append(Problem(fname, f"overlap in index: train position {nz[i + 1]} "
+                                    f"starts at entry {f[i + 1]}, expected {expected[i]} "
+                                    f"({overlaps.size} overlap(s))", source))
+        end = int((f + c).max())
+        for key, length in sorted(lengths.items()):
+            if is_control and not key.endswith(("value", "timestamp")):
+                continue
+            if end > length:
+                problems.append(Problem(fname, f"index points past the end of the data: "
+                                        f"entries up to {end} but the dataset has {length}",
+                                        source, key.replace("/", ".")))
+    return problems
+
+
+def validate_file(path) -> list[Problem]:
+    """Check one EuXFEL file; returns the problems found (empty list: all good)."""
+    fname = os.path.abspath(os.fspath(path))
+    try:
+        fa = FileAccess(fname)
+    except FileStructureError as err:
+        return [Problem(fname, err.problem, err.source, err.key)]
+    problems = []
+    raw_tids = fa.raw_train_ids
+    _, tid_problems = classify_train_ids(raw_tids)
+    if tid_problems:
+        problems.append(Problem(fname, tid_problems.describe()))
+    f = fa.file
+    for source in sorted(fa.all_sources):
+        is_control = source in fa.control_sources
+        for index_path, data_path in _index_groups(f, source, is_control):
+            if index_path not in f:
+                problems.append(Problem(fname, f"no index group {index_path}", source))
+                continue
+            if data_path not in f:
+                problems.append(Problem(fname, f"no data group {data_path}", source))
+                continue
+            try:
+                first, count = _read_index(f[index_path])
+            except KeyError as err:
+                problems.append(Problem(fname, f"incomplete index {index_path} ({err})", source))
+                continue
+            lengths = _dataset_lengths(f[data_path])
+            problems += _check_index(fname, source, first, count, raw_tids.size, lengths,
+                                     is_control)
+            if not is_control:
+                distinct = set(lengths.values())
+                if len(distinct) > 1:
+                    problems.append(Problem(fname, f"datasets in {data_path} have different "
+                                            f"lengths: {sorted(distinct)}", source))
+    return problems
+
+
+def validate(path, on_file: Callable[[str], None] | None = None) -> list[Problem]:
+    """Check a run directory or a single file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run directory or one ``.h5`` file.
+    on_file : callable, optional
+        Called with each file name before it is checked (for progress reporting).
+
+    Returns
+    -------
+    list of Problem
+        Empty when everything passed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix == ".h5")
+        if not files:
+            return [Problem(str(path.resolve()), "no .h5 files in run directory")]
+    elif path.exists():
+        files = [path]
+    else:
+        return [Problem(str(path.resolve()), "no such file or directory")]
+    problems: list[Problem] = []
+    usable = 0
+    for file in files:
+        if on_file is not None:
+            on_file(str(file))
+        found = validate_file(file)
+        problems += found
+        usable += not found
+    if path.is_dir() and usable == 0:
+        problems.append(Problem(str(path.resolve()), "the run has no usable file"))
+    return problems
