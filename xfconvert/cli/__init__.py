@@ -58,7 +58,3 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("xfconvert: interrupted", err=True)
         return 130
     return result if isinstance(result, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
