@@ -1,0 +1,75 @@
+"""Mock European XFEL run data, for tests, demos and benchmarks.
+
+Write a whole run (slow-data aggregators plus a multi-module detector)::
+
+    from xfconvert.testing import make_run
+    run_dir = make_run('/tmp/r0001', detector='agipd', n_trains=20, n_sequences=2,
+                       module_shape=(64, 32))
+
+or single files from devices you choose::
+
+    from xfconvert.testing import XGM, Motor, write_file
+    write_file('/tmp/RAW-R0001-DA01-S00000.h5', [XGM('SA1_XTD2_XGM/DOOCS/MAIN'),
+               Motor('SPB_XTD9_MOTORS/MOTOR/STAGE_X')], range(10000, 10010))
+
+or files damaged in a known way (:data:`DAMAGE_KINDS`)::
+
+    from xfconvert.testing import make_damaged_file
+    make_damaged_file('/tmp/bad.h5', 'index_gap')
+
+The same from the shell: ``python -m xfconvert.testing OUTDIR --detector agipd``.
+
+Values are reproducible: they depend only on the seed, the source, the key and the
+train (and frame) they belong to, never on how a run is split into files.
+"""
+from .damage import DAMAGE_KINDS, damage_file, describe_damage, make_damaged_file
+from .devices import (
+    DETECTORS,
+    XGM,
+    AGIPDModule,
+    Camera,
+    DetectorModule,
+    DetectorSpec,
+    Device,
+    DSSCModule,
+    Gauge,
+    JUNGFRAUModule,
+    Key,
+    LPDModule,
+    ManyKeysDevice,
+    Motor,
+    Unit,
+    XTDFModule,
+)
+from .files import FORMAT_VERSIONS, file_name, train_timestamps, write_file
+from .runs import make_run, make_slow_data_run, sequence_bounds
+
+__all__ = [
+    "AGIPDModule",
+    "Camera",
+    "DAMAGE_KINDS",
+    "DETECTORS",
+    "DSSCModule",
+    "DetectorModule",
+    "DetectorSpec",
+    "Device",
+    "FORMAT_VERSIONS",
+    "Gauge",
+    "JUNGFRAUModule",
+    "Key",
+    "LPDModule",
+    "ManyKeysDevice",
+    "Motor",
+    "Unit",
+    "XGM",
+    "XTDFModule",
+    "damage_file",
+    "describe_damage",
+    "file_name",
+    "make_damaged_file",
+    "make_run",
+    "make_slow_data_run",
+    "sequence_bounds",
+    "train_timestamps",
+    "write_file",
+]
