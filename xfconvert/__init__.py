@@ -8,6 +8,7 @@ Examples
 """
 from .exceptions import (FileStructureError, NoDataError, OptionError, OutputError,
                          OutputExistsError, PropertyNameError, SourceNameError, TrainIDError,
+                         TrainNotFoundError,
                          XfconvertError)
 from .readers import (DataChunk, DataCollection, FileAccess, H5File, KeyData, RunDirectory,
                       SourceData, by_id, by_index, open_run)
@@ -19,4 +20,5 @@ __all__ = [
     "SourceData", "by_id", "by_index", "open_run",
     "XfconvertError", "SourceNameError", "PropertyNameError", "TrainIDError",
     "FileStructureError", "NoDataError", "OptionError", "OutputError", "OutputExistsError",
+    "TrainNotFoundError",
 ]

@@ -49,6 +49,10 @@ class TrainIDError(XfconvertError, ValueError):
     """Train IDs that are not in the data, or a train selection that selects nothing."""
 
 
+class TrainNotFoundError(TrainIDError, KeyError):
+    """Specific train IDs or positions that are not in the data."""
+
+
 class FileStructureError(XfconvertError, ValueError):
     """A file that is not a readable EuXFEL HDF5 file (corrupt, truncated, wrong layout)."""
 

@@ -22,8 +22,8 @@ import numpy as np
 from ..exceptions import PropertyNameError, SourceNameError
 from .file_access import FileAccess
 from .keydata import KeyData, split_slices
-from .selection import SourceKeyPatterns, TrainSelection, match_keys, normalise_selection, \
-    select_train_ids
+from .selection import SourceKeyPatterns, TrainSelection, by_id, by_index, match_keys, \
+    normalise_selection, select_train_ids
 from .sourcedata import SourceData
 
 if TYPE_CHECKING:
@@ -169,6 +169,95 @@ class DataCollection:
     def get_dask_array(self, source: str, key: str, labelled: bool = False):
         """A lazy dask array of one key (needs the ``dask`` extra)."""
         return self[source, key].dask_array(labelled=labelled)
+
+    def get_dataframe(self, fields=None, *, timestamps: bool = False) -> "pd.DataFrame":
+        """Read 1-D data of many keys into one pandas DataFrame indexed by train ID.
+
+        Columns are named ``source/key`` (control keys without ``.value``); rows are the
+        trains where any column has data, and missing values are NaN. Keys with
+        several entries per train or multi-dimensional entries are left out.
+
+        Parameters
+        ----------
+        fields : optional
+            A selection in any form :meth:`select` takes; default: everything selected.
+        timestamps : bool
+            Include a ``.timestamp`` column for each control key.
+
+        Examples
+        --------
+        >>> df = run.get_dataframe(fields=[("*_XGM/*", "*.i[xy]Pos")])  # doctest: +SKIP
+        """
+        import pandas as pd
+        from .tabular import TrainTable, table_columns
+        data = self if fields is None else self.select(fields)
+        columns = table_columns(data, timestamps=timestamps)
+        values, valid = TrainTable(data, columns).read(data._train_ids)
+        any_valid = np.zeros(len(data._train_ids), dtype=bool)
+        for mask in valid.values():
+            any_valid |= mask
+        keep_all = bool(any_valid.all())
+        out = {}
+        for col in columns:
+            arr, mask = values[col.name], valid[col.name]
+            if not keep_all:
+                arr, mask = arr[any_valid], mask[any_valid]
+            if not mask.all():
+                if arr.dtype.kind in "fc":
+                    arr[~mask] = np.nan
+                elif arr.dtype.kind in "iub":
+                    arr = arr.astype(np.float64)
+                    arr[~mask] = np.nan
+                else:
+                    arr = arr.astype(object)
+                    arr[~mask] = None
+            out[col.name] = arr
+        index = pd.Index(data._train_ids[any_valid], name="trainId")
+        return pd.DataFrame(out, index=index)
+
+    def trains(self, devices=None, train_range: TrainSelection | None = None, *,
+               require_all: bool = False) -> Iterator[tuple[int, dict]]:
+        """Iterate over trains, yielding ``(train_id, data)``.
+
+        ``data`` maps source -> {key: value}; a source or key appears only if it has data
+        in that train. Control values are single values; instrument keys with one entry
+        per train give that entry, several entries give an array (entries first).
+
+        Parameters
+        ----------
+        devices : optional
+            A selection in any form :meth:`select` takes.
+        train_range : optional
+            A train selection as for :meth:`select_trains`.
+        require_all : bool
+            Skip trains that lack any selected key.
+
+        Examples
+        --------
+        >>> for tid, data in run.select("*/DET/*", "image.data").trains():  # doctest: +SKIP
+        ...     frames = data["SPB_DET_AGIPD1M-1/DET/0CH0:xtdf"]["image.data"]
+        """
+        from .trains import iterate_trains
+        data = self if devices is None else self.select(devices)
+        if train_range is not None:
+            data = data.select_trains(train_range)
+        return iterate_trains(data, require_all=require_all)
+
+    def train_from_id(self, train_id: int, devices=None) -> tuple[int, dict]:
+        """``(train_id, data)`` of one train, as :meth:`trains` yields it.
+
+        Raises
+        ------
+        TrainIDError
+            If the train is not in this data (also a KeyError).
+        """
+        data = self.select_trains(by_id[[int(train_id)]])
+        return next(data.trains(devices))
+
+    def train_from_index(self, train_index: int, devices=None) -> tuple[int, dict]:
+        """``(train_id, data)`` of the n-th train of this data."""
+        data = self.select_trains(by_index[[int(train_index)]])
+        return next(data.trains(devices))
 
     # ---- selections ----------------------------------------------------------------
     def _all_keys(self, source: str) -> frozenset[str]:

@@ -7,8 +7,8 @@ Examples
 >>> import tempfile, pathlib
 >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", n_trains=4))
 >>> kd = run["SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD"]
->>> kd.shape, kd.dtype
-((4, 1000), dtype('float32'))
+>>> kd.shape, str(kd.dtype)
+((4, 1000), 'float32')
 >>> kd.xarray().dims
 ('trainId', 'dim_0')
 """

@@ -27,7 +27,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from ..exceptions import TrainIDError
+from ..exceptions import TrainIDError, TrainNotFoundError
 
 __all__ = ["by_id", "by_index", "select_train_ids", "SourceKeyPatterns", "normalise_selection"]
 
@@ -120,7 +120,7 @@ def select_train_ids(train_ids: np.ndarray, selection: TrainSelection) -> np.nda
         missing = np.setdiff1d(wanted, train_ids)
         if missing.size:
             shown = ", ".join(str(t) for t in missing[:5]) + (" ..." if missing.size > 5 else "")
-            raise TrainIDError(f"Train IDs not in the data: {shown}.")
+            raise TrainNotFoundError(f"Train IDs not in the data: {shown}.")
         return wanted
     value = selection.value if isinstance(selection, ByIndex) else selection
     if isinstance(value, slice):
@@ -129,7 +129,7 @@ def select_train_ids(train_ids: np.ndarray, selection: TrainSelection) -> np.nda
     n = len(train_ids)
     bad = (positions >= n) | (positions < -n)
     if bad.any():
-        raise TrainIDError(
+        raise TrainNotFoundError(
             f"Train index {positions[bad][0]} out of range for data with {n} trains."
         )
     return np.unique(train_ids[positions])
