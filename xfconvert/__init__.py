@@ -6,6 +6,8 @@ Examples
 >>> sorted(xfconvert.__all__)[:3]
 ['DataChunk', 'DataCollection', 'FileAccess']
 """
+from .components import (AGIPD1M, AGIPD500K, DSSC1M, JUNGFRAU, LPD1M,
+                         identify_multimod_detectors, stack_detector_data)
 from .exceptions import (FileStructureError, NoDataError, OptionError, OutputError,
                          OutputExistsError, PropertyNameError, SourceNameError, TrainIDError,
                          TrainNotFoundError,
@@ -16,6 +18,8 @@ from .readers import (DataChunk, DataCollection, FileAccess, H5File, KeyData, Ru
 __version__ = "0.1.0"
 
 __all__ = [
+    "AGIPD1M", "AGIPD500K", "DSSC1M", "JUNGFRAU", "LPD1M", "identify_multimod_detectors",
+    "stack_detector_data",
     "DataChunk", "DataCollection", "FileAccess", "H5File", "KeyData", "RunDirectory",
     "SourceData", "by_id", "by_index", "open_run",
     "XfconvertError", "SourceNameError", "PropertyNameError", "TrainIDError",

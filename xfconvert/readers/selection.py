@@ -29,7 +29,7 @@ import numpy as np
 
 from ..exceptions import TrainIDError, TrainNotFoundError
 
-__all__ = ["by_id", "by_index", "select_train_ids", "SourceKeyPatterns", "normalise_selection"]
+__all__ = ["by_id", "by_index", "ById", "ByIndex", "select_train_ids", "SourceKeyPatterns", "normalise_selection"]
 
 
 @dataclass(frozen=True)
