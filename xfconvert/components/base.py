@@ -39,7 +39,7 @@ import numpy as np
 from ..exceptions import (MissingDependencyError, NoDataError, OptionError, PropertyNameError,
                           SourceNameError)
 from ..readers.chunks import DataChunk
-from ..readers.keydata import KeyData, split_slices
+from ..readers.keydata import KeyData, read_chunk, split_slices
 from ..readers.selection import TrainSelection, by_id
 
 if TYPE_CHECKING:
@@ -131,21 +131,6 @@ def _roi_read_form(entry_shape: tuple[int, ...], roi: tuple) -> tuple[tuple, tup
     return read_roi, probe[read_roi].shape, probe[roi].shape
 
 
-def _read_slab(chunk: DataChunk, start: int, stop: int, out: np.ndarray,
-               read_roi: tuple) -> None:
-    """Read entries ``start:stop`` of a chunk into ``out`` (already in the read shape)."""
-    ds = chunk.dataset
-    sel = (slice(chunk.first + start, chunk.first + stop),) + read_roi
-    if out.flags.c_contiguous:
-        try:
-            ds.read_direct(out, source_sel=sel)
-            return
-        except (TypeError, ValueError) as err:
-            # e.g. a step slice in the roi that h5py will not map onto the buffer
-            log.debug("read_direct of %s failed (%s); reading via a copy", chunk, err)
-    out[...] = ds[sel]
-
-
 def _read_selected(chunk: DataChunk, local: np.ndarray, dest: np.ndarray, out_m: np.ndarray,
                    read_roi: tuple, read_shape: tuple) -> None:
     """Read entries ``local`` (sorted) of ``chunk`` into ``out_m[dest]``.
@@ -165,8 +150,8 @@ def _read_selected(chunk: DataChunk, local: np.ndarray, dest: np.ndarray, out_m:
     if len(starts) == 1 or (len(starts) - 1) * _CALL_COST_BYTES < skipped * entry_bytes:
         for a, b in zip(starts.tolist(), stops.tolist()):
             d = int(dest[a])
-            _read_slab(chunk, int(local[a]), int(local[a]) + b - a, out_m[d:d + b - a],
-                       read_roi)
+            read_chunk(chunk, out_m[d:d + b - a], read_roi,
+                       slice(int(local[a]), int(local[a]) + b - a))
         return
     per_slab = max(1, _SLAB_BYTES // entry_bytes)
     lo, hi = int(local[0]), int(local[-1]) + 1
@@ -176,7 +161,7 @@ def _read_selected(chunk: DataChunk, local: np.ndarray, dest: np.ndarray, out_m:
         if a == b:
             continue
         tmp = np.empty((s1 - s0,) + read_shape, dtype=out_m.dtype)
-        _read_slab(chunk, s0, s1, tmp, read_roi)
+        read_chunk(chunk, tmp, read_roi, slice(s0, s1))
         out_m[dest[a:b]] = tmp[local[a:b] - s0]
 
 

@@ -14,6 +14,7 @@ Examples
 """
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-__all__ = ["KeyData"]
+log = logging.getLogger(__name__)
+
+__all__ = ["KeyData", "read_chunk"]
 
 
 def normalise_roi(roi) -> tuple:
@@ -263,13 +266,8 @@ class KeyData:
 
     def trains(self) -> Iterator[tuple[int, np.ndarray]]:
         """Iterate ``(train_id, array of this train's entries)`` over trains with data."""
-        for chunk in self.chunk_plan():
-            block = np.empty((chunk.n_entries,) + self.entry_shape, dtype=self.dtype)
-            read_chunk(chunk, block, ())
-            ends = np.cumsum(chunk.counts.astype(np.int64))
-            starts = ends - chunk.counts.astype(np.int64)
-            for tid, a, b in zip(chunk.train_ids.tolist(), starts.tolist(), ends.tolist()):
-                yield tid, block[a:b]
+        from .trains import key_trains
+        return key_trains(self)
 
     def as_single_value(self, rtol: float = 1e-5, atol: float = 0.0) -> Any:
         """The one value this key holds, if all entries are (nearly) equal."""
@@ -307,19 +305,25 @@ class ChunkArray:
         return data if isinstance(first, slice) else data[0]
 
 
-def read_chunk(chunk: DataChunk, out: np.ndarray, roi: tuple) -> None:
-    """Read one chunk (with an optional per-entry roi) into ``out`` with one HDF5 call."""
-    if chunk.n_entries == 0:
+def read_chunk(chunk: DataChunk, out: np.ndarray, roi: tuple = (),
+               entries: slice | None = None) -> None:
+    """Read a chunk (or ``entries``, a slice relative to the chunk) into ``out``.
+
+    One HDF5 call straight into ``out`` when possible (``read_direct``); selections
+    ``read_direct`` cannot map onto the buffer fall back to reading a copy.
+    """
+    start, stop, _ = (entries or slice(None)).indices(chunk.n_entries)
+    if stop <= start:
         return
     ds = chunk.dataset
-    source_sel = (chunk.slice,) + roi
+    source_sel = (slice(chunk.first + start, chunk.first + stop),) + tuple(roi)
     if out.flags.c_contiguous and out.dtype == ds.dtype and not any(
             isinstance(r, (int, np.integer)) for r in roi):
         try:
             ds.read_direct(out, source_sel=source_sel)
             return
-        except (TypeError, ValueError):
-            pass  # selections read_direct cannot express fall back to plain slicing
+        except (TypeError, ValueError) as err:
+            log.debug("read_direct of %s failed (%s); reading via a copy", chunk, err)
     out[...] = ds[source_sel]
 
 

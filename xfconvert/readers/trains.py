@@ -47,13 +47,11 @@ def key_trains(kd: KeyData, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
             stop_train = max(stop_train, start_train + 1)
             n = int(ends[stop_train - 1] - base)
             block = np.empty((n,) + kd.entry_shape, dtype=kd.dtype)
-            piece = type(chunk)(chunk.file, chunk.source, chunk.key, chunk.dataset_path,
-                                chunk.first + int(base), chunk.train_ids[start_train:stop_train],
-                                chunk.counts[start_train:stop_train])
-            read_chunk(piece, block, ())
+            read_chunk(chunk, block, (), slice(int(base), int(base) + n))
             offsets = ends[start_train:stop_train] - base
             starts = offsets - counts[start_train:stop_train]
-            for tid, a, b in zip(piece.train_ids.tolist(), starts.tolist(), offsets.tolist()):
+            tids = chunk.train_ids[start_train:stop_train].tolist()
+            for tid, a, b in zip(tids, starts.tolist(), offsets.tolist()):
                 yield tid, block[a:b]
             start_train = stop_train
 
