@@ -27,6 +27,8 @@ from .selection import SourceKeyPatterns, TrainSelection, by_id, by_index, match
 from .sourcedata import SourceData
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
     import xarray as xr
 
@@ -258,6 +260,55 @@ class DataCollection:
         """``(train_id, data)`` of the n-th train of this data."""
         data = self.select_trains(by_index[[int(train_index)]])
         return next(data.trains(devices))
+
+    # ---- writing (through the writer registry; readers never import writer modules) ----
+    def convert(self, target, to: str, *, overwrite: bool = False, progress=None,
+                **options) -> "Path":
+        """Write this data with any installed writer (see ``xfconvert writers``).
+
+        Examples
+        --------
+        >>> run.select("*_XGM/*").convert("xgm.parquet", to="parquet")  # doctest: +SKIP
+        """
+        from ..writers import convert
+        return convert(self, target, to=to, overwrite=overwrite, progress=progress, **options)
+
+    def write(self, filename, *, overwrite: bool = False, progress=None, **options) -> "Path":
+        """Write the selected data to a new EuXFEL-format HDF5 file.
+
+        Refuses to replace an existing file unless ``overwrite=True``. Options: see
+        ``docs/euxfel.md`` (e.g. ``compression='zstd'``).
+
+        Examples
+        --------
+        >>> run.select("*_XGM/*").select_trains(np.s_[:100]).write("xgm.h5")  # doctest: +SKIP
+        """
+        return self.convert(filename, "euxfel", overwrite=overwrite, progress=progress,
+                            **options)
+
+    def write_virtual(self, filename, *, overwrite: bool = False, progress=None,
+                      **options) -> "Path":
+        """Write an HDF5 file of virtual datasets (one per key, spanning all sequence
+        files) that is itself a EuXFEL file. Options: ``relative_paths``.
+
+        Examples
+        --------
+        >>> run.write_virtual("r0001-virtual.h5")  # doctest: +SKIP
+        """
+        return self.convert(filename, "virtual", overwrite=overwrite, progress=progress,
+                            **options)
+
+    def get_virtual_dataset(self, source: str, key: str, filename=None):
+        """An ``h5py.Dataset`` (virtual) spanning all files of one key.
+
+        Written at ``filename`` if given, else in a new temporary file.
+
+        Examples
+        --------
+        >>> ds = run.get_virtual_dataset(src, "image.data")  # doctest: +SKIP
+        """
+        from ..writers.virtual import get_virtual_dataset
+        return get_virtual_dataset(self, source, key, filename)
 
     # ---- selections ----------------------------------------------------------------
     def _all_keys(self, source: str) -> frozenset[str]:

@@ -73,3 +73,13 @@ __all__ = [
     "train_timestamps",
     "write_file",
 ]
+
+__all__ += ["WriterTests"]
+
+
+def __getattr__(name: str):
+    # WriterTests needs pytest; import it only when a test suite asks for it.
+    if name == "WriterTests":
+        from .writer_tests import WriterTests
+        return WriterTests
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
