@@ -81,7 +81,7 @@ def test_agipd_raw_values(agipd_raw):
     assert det.source_to_modno["SPB_DET_AGIPD1M-1/DET/3CH0:xtdf"] == 3
     assert det.frames_per_train == 4 and det.module_shape == SHAPE
     arr = det.get_array("image.data")
-    assert arr.dims == ("module", "train", "pulse", "dim_0", "slow_scan", "fast_scan")
+    assert arr.dims == ("module", "train", "pulse", "data_gain", "slow_scan", "fast_scan")
     trains = list(range(10000, 10000 + N_TRAINS))
     assert arr.coords["train"].values.tolist() == trains
     assert arr.coords["pulse"].values.tolist() == [0, 4, 8, 12]
@@ -212,7 +212,7 @@ def test_lpd_parallel_gain(tmp_path):
     run = RunDirectory(path)
     det = LPD1M(run, parallel_gain=True)
     arr = det.get_array("image.data")
-    assert arr.dims == ("module", "train", "gain", "pulse", "dim_0", "slow_scan", "fast_scan")
+    assert arr.dims == ("module", "train", "gain", "pulse", "data_gain", "slow_scan", "fast_scan")
     assert arr.shape[:4] == (16, 3, 3, 2)
     assert arr.coords["pulse"].values.tolist() == [0, 4]
     plain = LPD1M(run).get_array("image.data")

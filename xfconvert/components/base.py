@@ -313,7 +313,11 @@ def extra_dim_names(entry_shape: tuple[int, ...], leading: Sequence[str] = (),
     names = list(leading)
     rest = len(entry_shape) - len(names)
     pixel = ["slow_scan", "fast_scan"] if rest >= 2 else []
-    names += [f"dim_{i}" for i in range(rest - len(pixel))] + pixel
+    if rest == 3:
+        names.append("data_gain")  # raw XTDF frames: (data/gain stage, ss, fs)
+    else:
+        names += [f"dim_{i}" for i in range(rest - len(pixel))]
+    names += pixel
     roi = _normalise_roi(roi)
     return [n for i, n in enumerate(names)
             if not (i < len(roi) and isinstance(roi[i], (int, np.integer)))]

@@ -16,7 +16,7 @@ Examples
 >>> det = AGIPD1M(RunDirectory(path))
 >>> arr = det.get_array("image.data", pulses=by_id[0:8])
 >>> arr.dims, arr.shape
-(('module', 'train', 'pulse', 'dim_0', 'slow_scan', 'fast_scan'), (16, 3, 2, 2, 8, 4))
+(('module', 'train', 'pulse', 'data_gain', 'slow_scan', 'fast_scan'), (16, 3, 2, 2, 8, 4))
 """
 from __future__ import annotations
 
@@ -397,7 +397,7 @@ class LPD1M(XtdfDetectorBase):
     --------
     >>> det = LPD1M(run, parallel_gain=True)   # doctest: +SKIP
     >>> det.get_array('image.data').dims       # doctest: +SKIP
-    ('module', 'train', 'gain', 'pulse', 'dim_0', 'slow_scan', 'fast_scan')
+    ('module', 'train', 'gain', 'pulse', 'data_gain', 'slow_scan', 'fast_scan')
     """
 
     _source_re = _xtdf_source_re("LPD1M")
