@@ -106,3 +106,21 @@ def test_drop_empty_trains_and_split(agipd_run):
     parts = list(kd.split_trains(trains_per_part=5))
     assert [len(p.train_ids) for p in parts] == [4, 4, 4]
     np.testing.assert_array_equal(np.concatenate([p.ndarray() for p in parts]), kd.ndarray())
+
+
+def test_files_with_alternating_trains(tmp_path):
+    """Entries come back in train order even when two files interleave their trains."""
+    from xfconvert.testing import write_file
+    from xfconvert.testing.devices import XGM
+    run_dir = tmp_path / "r1"
+    run_dir.mkdir()
+    dev = [XGM("SA1_XTD2_XGM/DOOCS/MAIN")]
+    write_file(run_dir / "RAW-R0001-DA01-S00000.h5", dev, [10000, 10002, 10003])
+    write_file(run_dir / "RAW-R0001-DA01-S00001.h5", dev, [10001, 10004])
+    run = RunDirectory(run_dir)
+    kd = run[XGM_OUT, "data.xTD"]
+    tids, ref = reference_read(run_dir, XGM_OUT, "data.xTD")
+    assert tids.tolist() == list(range(10000, 10005))
+    np.testing.assert_array_equal(kd.train_id_coordinates(), tids)
+    np.testing.assert_array_equal(kd.ndarray(), ref)
+    assert len(kd.chunk_plan()) == 4

@@ -146,4 +146,35 @@ def plan_chunks(files: tuple[FileAccess, ...], source: str, key: str, is_control
             chunk = DataChunk(fa, source, key, path, int(f[lo]), t[lo:hi], c[lo:hi])
             pieces.append((int(t[lo]), chunk))
     pieces.sort(key=lambda item: item[0])
-    return [chunk for _, chunk in pieces], counts
+    return _split_interleaved([chunk for _, chunk in pieces]), counts
+
+
+def _split_interleaved(chunks: list[DataChunk]) -> list[DataChunk]:
+    """Split chunks so that concatenating them gives entries in train order.
+
+    Normally each file holds a block of consecutive trains and nothing changes; when
+    files hold alternating trains of one source, chunks are cut wherever the next
+    train (in train order) lives in another chunk.
+    """
+    if len(chunks) < 2:
+        return chunks
+    last_tids = np.array([c.train_ids[-1] for c in chunks])
+    first_tids = np.array([c.train_ids[0] for c in chunks])
+    if np.all(first_tids[1:] > last_tids[:-1]):
+        return chunks
+    tids = np.concatenate([c.train_ids for c in chunks])
+    owner = np.repeat(np.arange(len(chunks)), [len(c.train_ids) for c in chunks])
+    local = np.concatenate([np.arange(len(c.train_ids)) for c in chunks])
+    order = np.argsort(tids, kind="stable")
+    owner, local = owner[order], local[order]
+    cuts = np.flatnonzero((owner[1:] != owner[:-1]) | (local[1:] != local[:-1] + 1)) + 1
+    starts = np.concatenate(([0], cuts))
+    stops = np.concatenate((cuts, [len(owner)]))
+    result = []
+    for a, b in zip(starts, stops):
+        c = chunks[owner[a]]
+        lo, hi = int(local[a]), int(local[b - 1]) + 1
+        offset = int(c.counts[:lo].sum())
+        result.append(DataChunk(c.file, c.source, c.key, c.dataset_path, c.first + offset,
+                                c.train_ids[lo:hi], c.counts[lo:hi]))
+    return result

@@ -348,7 +348,10 @@ class FileAccess:
 
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset):
-                    found.append(name.replace("/", "."))
+                    key = name.replace("/", ".")
+                    found.append(key)
+                    # The dataset is open anyway: keep its shape and dtype for later.
+                    self._dset_info[(source, key)] = (tuple(obj.shape), obj.dtype)
 
             try:
                 self.file[f"{root}/{source}"].visititems(visit)

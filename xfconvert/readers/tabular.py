@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Column", "TrainTable", "table_columns", "column_name"]
+__all__ = ["Column", "TrainTable", "table_columns", "column_name", "EntryTable",
+           "entry_tables"]
 
 
 @dataclass(frozen=True)
@@ -207,3 +208,158 @@ def _read_rows(fa: FileAccess, col: Column, rows: np.ndarray, entries: np.ndarra
         return
     block = ds[e0:e1]
     out[rows] = block if entries_contiguous else block[entries - e0]
+
+
+def entry_tables(data: "DataCollection") -> dict[tuple[str, str], list[Column]]:
+    """Columns of every instrument index group with several entries in some train.
+
+    These are the keys :func:`table_columns` leaves out; :class:`EntryTable` reads them
+    as long tables (one row per entry).
+
+    Returns
+    -------
+    dict
+        ``(source, index group)`` -> columns of that group, sorted by key.
+
+    Examples
+    --------
+    >>> from xfconvert.testing import make_run
+    >>> from xfconvert import RunDirectory
+    >>> import tempfile, pathlib
+    >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", n_trains=2,
+    ...                             detector="agipd", n_modules=1, module_shape=(4, 2)))
+    >>> sorted(entry_tables(run))
+    [('SPB_DET_AGIPD1M-1/DET/0CH0:xtdf', 'image')]
+    """
+    tables: dict[tuple[str, str], list[Column]] = {}
+    for source in sorted(data.instrument_sources):
+        sd = data[source]
+        multi: dict[str, bool] = {}
+        for key in sorted(sd.keys()):
+            group = FileAccess.index_group(False, key)
+            if group not in multi:
+                multi[group] = _max_count(data, source, group) > 1
+            if not multi[group]:
+                continue
+            kd = sd[key]
+            if kd.dtype.kind == "V" or (kd.dtype.kind == "O" and kd.entry_shape != ()):
+                log.debug("Skipping %s %s: no table type for %s", source, key, kd.dtype)
+                continue
+            tables.setdefault((source, group), []).append(
+                Column(column_name(source, key, False), source, key, kd.dtype,
+                       kd.entry_shape, False))
+    return tables
+
+
+class EntryTable:
+    """Reads the keys of one instrument index group, any number of entries per train.
+
+    Parameters
+    ----------
+    data : DataCollection
+    columns : list of Column
+        Keys of one ``(source, index group)``, e.g. a value of :func:`entry_tables`.
+
+    Examples
+    --------
+    >>> from xfconvert.testing import make_run
+    >>> from xfconvert import RunDirectory
+    >>> import tempfile, pathlib
+    >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", n_trains=2,
+    ...                             detector="agipd", n_modules=1, module_shape=(4, 2),
+    ...                             frames_per_train=3))
+    >>> (table_cols,) = entry_tables(run).values()
+    >>> tids, index, values, valid = EntryTable(run, table_cols).read(run.train_id_array)
+    >>> tids.tolist(), index.tolist()
+    ([10000, 10000, 10000, 10001, 10001, 10001], [0, 1, 2, 0, 1, 2])
+    """
+
+    def __init__(self, data: "DataCollection", columns: list[Column]):
+        groups = {(c.source, c.index_group) for c in columns}
+        if len(groups) != 1:
+            raise NoDataError(f"An EntryTable needs the keys of one index group, got {groups}.")
+        ((self.source, self.group),) = groups
+        self.data = data
+        self.columns = columns
+
+    def read(self, train_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray],
+                                                    dict[str, np.ndarray]]:
+        """Every entry of ``train_ids`` (sorted uint64), in train order.
+
+        Returns
+        -------
+        entry_train_ids : numpy.ndarray
+            uint64 train ID of each entry.
+        entry_index : numpy.ndarray
+            int32 position of each entry within its train.
+        values : dict
+            Column name -> array of shape ``(n_entries,) + entry_shape``; entries without
+            data (a key missing from a file) hold unspecified values.
+        valid : dict
+            Column name -> boolean array, True where the entry has a value.
+        """
+        train_ids = np.asarray(train_ids, dtype=np.uint64)
+        pieces = []  # (file, first, count, train ids) of the entries in each file
+        for fa in self.data.files_for_source(self.source) if len(train_ids) else ():
+            found = _entry_mapping(fa, self.source, self.group, train_ids)
+            if found is not None:
+                pieces.append((fa, *found))
+        counts = np.concatenate([p[2] for p in pieces]) if pieces else np.zeros(0, np.uint64)
+        tids = np.concatenate([p[3] for p in pieces]) if pieces else np.zeros(0, np.uint64)
+        counts = counts.astype(np.int64)
+        n = int(counts.sum())
+        entry_tids = np.repeat(tids, counts)
+        starts = np.cumsum(counts) - counts
+        entry_index = (np.arange(n) - np.repeat(starts, counts)).astype(np.int32)
+        values = {c.name: np.zeros((n,) + c.entry_shape, dtype=c.dtype) for c in self.columns}
+        valid = {c.name: np.zeros(n, dtype=bool) for c in self.columns}
+        pos = 0
+        for fa, first, count, _ in pieces:
+            n_file = int(count.sum())
+            for col in self.columns:
+                if fa.has_key(self.source, col.key):
+                    _read_runs(fa, col, first, count, values[col.name][pos:pos + n_file])
+                    valid[col.name][pos:pos + n_file] = True
+            pos += n_file
+        return entry_tids, entry_index, values, valid
+
+
+def _entry_mapping(fa: FileAccess, source: str, group: str, train_ids: np.ndarray):
+    """(first, count, train IDs) of the trains of ``train_ids`` with entries in one file."""
+    ftids = fa.train_ids
+    lo = np.searchsorted(ftids, train_ids[0], side="left")
+    hi = np.searchsorted(ftids, train_ids[-1], side="right")
+    if hi <= lo:
+        return None
+    ftids = ftids[lo:hi]
+    first, count = fa.get_index(source, group)
+    first, count = first[lo:hi], count[lo:hi]
+    pos = np.minimum(np.searchsorted(train_ids, ftids), len(train_ids) - 1)
+    take = (train_ids[pos] == ftids) & (count > 0)
+    if not take.any():
+        return None
+    return first[take].astype(np.int64), count[take].astype(np.int64), ftids[take]
+
+
+def _read_runs(fa: FileAccess, col: Column, first: np.ndarray, count: np.ndarray,
+               out: np.ndarray) -> None:
+    """Read the entries ``first[i]:first[i] + count[i]`` into ``out``, one read per run
+    of adjacent entries."""
+    ds = fa.file[fa.dataset_path(col.source, col.key)]
+    ends = first + count
+    if int(ends.max()) > ds.shape[0]:
+        raise FileStructureError(fa.filename, f"index points past the end of the data "
+                                 f"(entry {int(ends.max()) - 1}, dataset has {ds.shape[0]})",
+                                 col.source, col.key)
+    breaks = np.flatnonzero(first[1:] != ends[:-1]) + 1
+    run_starts = np.concatenate(([0], breaks))
+    run_stops = np.concatenate((breaks, [len(first)]))
+    out_starts = np.cumsum(count) - count
+    direct = out.dtype == ds.dtype and ds.dtype.kind != "O"
+    for a, b in zip(run_starts.tolist(), run_stops.tolist()):
+        e0, e1 = int(first[a]), int(ends[b - 1])
+        o0 = int(out_starts[a])
+        if direct:
+            ds.read_direct(out, source_sel=np.s_[e0:e1], dest_sel=np.s_[o0:o0 + e1 - e0])
+        else:
+            out[o0:o0 + e1 - e0] = ds[e0:e1]

@@ -4,8 +4,9 @@ Checked for each file: it opens as HDF5 and has METADATA and INDEX; train IDs ha
 zeros except padding at the end and strictly increase; every index has as many entries as
 there are train IDs; indexes start at the beginning of the data and point to successive
 entries without gaps or overlaps, and never past the end of a dataset; datasets of a
-source group agree on their length. For runs: every ``.h5`` file opens and at least one
-is usable.
+source group agree on their length; every virtual dataset's source files exist and open,
+and hold source datasets long enough for the mapped selections (HDF5 returns fill values,
+or fails, where they do not). For runs: every ``.h5`` file opens and at least one is usable.
 
 Examples
 --------
@@ -158,7 +159,110 @@ def validate_file(path) -> list[Problem]:
                 if len(distinct) > 1:
                     problems.append(Problem(fname, f"datasets in {data_path} have different "
                                             f"lengths: {sorted(distinct)}", source))
+    problems += _check_virtual_sources(fname, f)
     return problems
+
+
+def _vds_source_path(vds_file: str, stored: str) -> str | None:
+    """The file HDF5 would open for a virtual dataset source name, or None if none exists.
+
+    HDF5 tries ``HDF5_VDS_PREFIX`` and then the virtual dataset's own directory for
+    relative names, and for absolute names first the name itself, then the same places
+    with just the base name.
+    """
+    if stored == ".":
+        return vds_file
+    absolute = os.path.isabs(stored)
+    name = os.path.basename(stored) if absolute else stored
+    candidates = [stored] if absolute else []
+    prefix = os.environ.get("HDF5_VDS_PREFIX")
+    if prefix:
+        candidates.append(os.path.join(prefix, name))
+    candidates.append(os.path.join(os.path.dirname(vds_file), name))
+    return next((c for c in candidates if os.path.exists(c)), None)
+
+
+def _virtual_datasets(f: h5py.File) -> list[h5py.Dataset]:
+    found: list[h5py.Dataset] = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.is_virtual:
+            found.append(obj)
+    f.visititems(visit)
+    return found
+
+
+def _check_virtual_sources(fname: str, f: h5py.File) -> list[Problem]:
+    """Virtual datasets whose source files or datasets are missing, unreadable or short.
+
+    A missing or unreadable file is reported once, naming the first virtual dataset that
+    uses it and how many do; missing or short source datasets once per virtual dataset.
+    """
+    problems: list[Problem] = []
+    opened: dict[str, h5py.File | str] = {}  # resolved path -> open file or error text
+    file_users: dict[tuple[str, str], list[str]] = {}  # (stored name, problem) -> datasets
+    try:
+        for vds in _virtual_datasets(f):
+            reported: set[str] = set()
+            for vmap in vds.virtual_sources():
+                stored = vmap.file_name
+                path = _vds_source_path(fname, stored)
+                if path is None:
+                    missing = "is missing" if os.path.isabs(stored) else \
+                        f"is missing (looked in {os.path.dirname(fname)})"
+                    file_users.setdefault((stored, missing), []).append(vds.name)
+                    continue
+                src = opened.get(path)
+                if src is None:
+                    try:
+                        src = h5py.File(path, "r") if path != fname else f
+                    except OSError as err:
+                        src = f"cannot be opened ({str(err).splitlines()[0][:120]})"
+                    opened[path] = src
+                if isinstance(src, str):
+                    file_users.setdefault((stored, src), []).append(vds.name)
+                    continue
+                where = f"{vmap.dset_name} in {stored}"
+                if where in reported:
+                    continue
+                problem = _source_dataset_problem(src, vmap)
+                if problem:
+                    reported.add(where)
+                    problems.append(Problem(fname, f"virtual dataset {vds.name}: source "
+                                            f"dataset {where} {problem}; reads of those "
+                                            "entries give fill values or fail"))
+    finally:
+        for src in opened.values():
+            if isinstance(src, h5py.File) and src is not f:
+                src.close()
+    for (stored, what), users in sorted(file_users.items()):
+        users = list(dict.fromkeys(users))
+        more = f" (and {len(users) - 1} more virtual datasets)" if len(users) > 1 else ""
+        problems.append(Problem(fname, f"virtual dataset {users[0]}{more}: source file "
+                                f"{stored} {what}; its entries read as fill values"))
+    return problems
+
+
+def _source_dataset_problem(src: h5py.File, vmap) -> str | None:
+    ds = src.get(vmap.dset_name)
+    if not isinstance(ds, h5py.Dataset):
+        return "is missing"
+    space = vmap.src_space
+    if space.get_select_type() == h5py.h5s.SEL_ALL:
+        # The whole source, whatever its extent: it must fill the mapped region exactly.
+        need = vmap.vspace.get_select_npoints()
+        return None if ds.size == need else f"has {ds.size} elements, the mapping {need}"
+    try:
+        _, end = space.get_select_bounds()
+    except (ValueError, RuntimeError):
+        return None  # unlimited (printf-style) selections have no fixed bounds
+    shape = ds.shape
+    if len(end) != len(shape):
+        return f"has {len(shape)} dimensions, the mapping {len(end)}"
+    if any(e >= n for e, n in zip(end, shape)):
+        return (f"is too short: the mapping needs shape up to "
+                f"{tuple(int(e) + 1 for e in end)}, the dataset has {shape}")
+    return None
 
 
 def validate(path, on_file: Callable[[str], None] | None = None) -> list[Problem]:

@@ -1,0 +1,390 @@
+"""Helpers shared by the benchmark scripts: data directory, timing, peak memory, tables.
+
+Not a benchmark itself (``make bench`` runs every ``benchmarks/*.py``, so running this
+file just says so and exits 0).
+
+Conventions the scripts follow:
+
+* data lives in a temporary directory removed at the end, or is kept and reused under
+  ``$XFCONVERT_BENCH_DIR`` when that is set (a parameters file beside each data set says
+  whether it can be reused);
+* files are read once before timing, so the page cache is warm for every measurement;
+* each operation runs once untimed (warm-up), then ``--repeats`` (default 3) timed runs
+  (interleaved with the limit's runs, so drifting machine load hits both alike),
+  of which the best time and the largest peak-RSS increase are reported; freed memory
+  is returned to the OS before each run, so every run starts from the same heap;
+* every table shows the ratio against a limit measured in the same run, never a constant.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import resource
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+__all__ = [
+    "parse_args", "bench_root", "cached_dataset", "warm_page_cache", "Measurement",
+    "measure", "measure_interleaved", "reset_file_access", "Table", "fmt_time", "fmt_bytes", "fmt_rate",
+    "fmt_ratio", "max_rss_bytes", "print_footer", "release_freed_memory", "load_average",
+]
+
+MB = 1 << 20
+
+
+# ---- command line ----------------------------------------------------------------------
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny data sizes (a smoke run of a few seconds)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed repeats per operation; the best is reported (default 3)")
+    args = parser.parse_args(argv)
+    args.repeats = max(1, args.repeats)
+    return args
+
+
+# ---- data ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def bench_root(name: str) -> Iterator[Path]:
+    """Directory for this script's data: ``$XFCONVERT_BENCH_DIR/name`` (kept) or a
+    temporary directory (removed on exit)."""
+    base = os.environ.get("XFCONVERT_BENCH_DIR")
+    if base:
+        root = Path(base) / name
+        root.mkdir(parents=True, exist_ok=True)
+        yield root
+        return
+    tmp = tempfile.mkdtemp(prefix=f"xfconvert-bench-{name}-")
+    try:
+        yield Path(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cached_dataset(root: Path, name: str, params: dict[str, Any],
+                   make: Callable[[Path], Any]) -> tuple[Path, float]:
+    """``root/name`` made by ``make(path)``, unless it exists with the same ``params``.
+
+    Returns the path and the seconds spent making it (0 when reused).
+    """
+    path = root / name
+    stamp = root / f"{name}.params.json"
+    wanted = json.dumps(params, sort_keys=True)
+    if path.is_dir() and stamp.is_file() and stamp.read_text() == wanted:
+        return path, 0.0
+    shutil.rmtree(path, ignore_errors=True)
+    stamp.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    make(path)
+    elapsed = time.perf_counter() - t0
+    stamp.write_text(wanted)
+    return path, elapsed
+
+
+def warm_page_cache(paths: Iterable[os.PathLike | str], block: int = 16 * MB) -> int:
+    """Read files once so later reads come from the page cache; returns bytes read."""
+    buf = bytearray(block)
+    view = memoryview(buf)
+    total = 0
+    for p in paths:
+        with open(p, "rb", buffering=0) as fh:
+            while True:
+                n = fh.readinto(view)
+                if not n:
+                    break
+                total += n
+    return total
+
+
+def reset_file_access() -> None:
+    """Close every xfconvert file handle and forget the shared FileAccess objects, so the
+    next open really re-reads each file (FileAccess objects are cached per path, and the
+    open-files limiter keeps references to open ones)."""
+    from xfconvert.readers.file_access import FileAccess
+    with FileAccess._instances_lock:
+        instances = list(FileAccess._instances.values())
+        FileAccess._instances.clear()
+    for fa in instances:
+        fa.close()
+    del instances
+    gc.collect()
+
+
+# ---- memory ----------------------------------------------------------------------------
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_bytes() -> int:
+    kib = _status_kib("VmRSS")
+    if kib is not None:
+        return kib * 1024
+    import psutil
+    return psutil.Process().memory_info().rss
+
+
+class _Sampler(threading.Thread):
+    """Fallback when VmHWM cannot be reset: poll RSS from a thread."""
+
+    def __init__(self, interval: float = 0.002):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peak = _rss_bytes()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return max(self.peak, _rss_bytes())
+
+
+def peak_rss_increase(fn: Callable[[], Any]) -> int:
+    """Run ``fn`` once; the peak RSS reached during it minus the RSS before it, in bytes
+    (the result of ``fn`` is counted, then dropped)."""
+    release_freed_memory()
+    if _reset_peak():
+        before = _rss_bytes()
+        result = fn()
+        peak_kib = _status_kib("VmHWM")
+        peak = peak_kib * 1024 if peak_kib is not None else _rss_bytes()
+    else:
+        before = _rss_bytes()
+        sampler = _Sampler()
+        sampler.start()
+        result = fn()
+        peak = sampler.stop()
+    del result
+    return max(0, peak - before)
+
+
+def _load_libc():
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand freed heap memory back to the OS (glibc malloc_trim), so
+    every run starts from the same state: otherwise one run's freed arrays are reused by
+    the next without page faults, which flatters whichever operation runs second and
+    hides its memory use."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def max_rss_bytes() -> int:
+    """Peak RSS of the whole process so far (ru_maxrss)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# ---- timing ----------------------------------------------------------------------------
+class Measurement:
+    """Best time of several runs, and the peak RSS increase of one run."""
+
+    def __init__(self, best: float, times: list[float], peak_rss: int):
+        self.best = best
+        self.times = times
+        self.peak_rss = peak_rss
+
+    def __repr__(self) -> str:
+        return f"Measurement(best={self.best:.4f}s, peak_rss={self.peak_rss / MB:.1f} MB)"
+
+
+def measure(fn: Callable[[], Any], *, repeats: int = 3,
+            setup: Callable[[], Any] | None = None) -> Measurement:
+    """Run ``fn`` once untimed (warm-up: imports, open handles), then ``repeats`` timed
+    runs. ``setup`` runs (untimed) before every run of ``fn``.
+
+    Peak memory is the largest increase of RSS during a timed run (the kernel's peak mark
+    is reset just before the clock starts and read just after it stops, so measuring costs
+    no time). Where that mark cannot be reset, RSS is polled from a thread during the
+    warm-up run instead, keeping the timed runs undisturbed.
+    """
+    if setup is not None:
+        setup()
+    can_reset = _reset_peak()
+    if can_reset:
+        result = fn()
+        del result
+        peak = 0
+    else:
+        peak = peak_rss_increase(fn)
+    times = []
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        release_freed_memory()
+        if can_reset:
+            _reset_peak()
+            before = _rss_bytes()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+        if can_reset:
+            peak_kib = _status_kib("VmHWM")
+            if peak_kib is not None:
+                peak = max(peak, peak_kib * 1024 - before)
+        del result
+    return Measurement(min(times), times, peak)
+
+
+def measure_interleaved(ops: list[tuple[str, Callable[[], Any], Callable[[], Any] | None]],
+                        *, repeats: int = 3) -> dict[str, Measurement]:
+    """Like :func:`measure` for several operations ``(name, fn, setup)``, but the timed
+    runs are interleaved (round 1 of every operation, then round 2...), so a change of
+    machine load during the benchmark shifts the limit and the operations compared with
+    it alike, instead of skewing their ratio."""
+    can_reset = _reset_peak()
+    peaks = {name: 0 for name, _, _ in ops}
+    times: dict[str, list[float]] = {name: [] for name, _, _ in ops}
+    for name, fn, setup in ops:  # warm-up round
+        if setup is not None:
+            setup()
+        if can_reset:
+            result = fn()
+            del result
+        else:
+            peaks[name] = peak_rss_increase(fn)
+    for _ in range(repeats):
+        for name, fn, setup in ops:
+            if setup is not None:
+                setup()
+            release_freed_memory()
+            if can_reset:
+                _reset_peak()
+                before = _rss_bytes()
+            t0 = time.perf_counter()
+            result = fn()
+            times[name].append(time.perf_counter() - t0)
+            if can_reset:
+                peak_kib = _status_kib("VmHWM")
+                if peak_kib is not None:
+                    peaks[name] = max(peaks[name], peak_kib * 1024 - before)
+            del result
+    return {name: Measurement(min(times[name]), times[name], peaks[name]) for name in times}
+
+
+# ---- output ----------------------------------------------------------------------------
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.2f} GiB"
+    if n >= MB:
+        return f"{n / MB:.1f} MiB"
+    return f"{n / 1024:.0f} KiB"
+
+
+def fmt_rate(nbytes: float | None, seconds: float | None) -> str:
+    if not nbytes or not seconds:
+        return "-"
+    rate = nbytes / seconds
+    return f"{rate / 1e9:.2f} GB/s" if rate >= 1e9 else f"{rate / 1e6:.0f} MB/s"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+class Table:
+    """A plain-text table printed at the end (columns sized to their contents)."""
+
+    def __init__(self, title: str, columns: list[str], notes: Iterable[str] = ()):
+        self.title = title
+        self.columns = columns
+        self.rows: list[list[str]] = []
+        self.notes = list(notes)
+
+    def add(self, *cells: Any) -> None:
+        row = ["" if c is None else str(c) for c in cells]
+        self.rows.append(row + [""] * (len(self.columns) - len(row)))
+
+    def separator(self) -> None:
+        self.rows.append([])
+
+    def print(self) -> None:
+        widths = [len(c) for c in self.columns]
+        for row in self.rows:
+            for i, cell in enumerate(row):
+                widths[i] = max(widths[i], len(cell))
+        line = "  ".join("-" * w for w in widths)
+        print(f"\n{self.title}")
+        print("  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip())
+        print(line)
+        for row in self.rows:
+            if not row:
+                print()
+                continue
+            cells = [cell.ljust(w) if i < 2 else cell.rjust(w)
+                     for i, (cell, w) in enumerate(zip(row, widths))]
+            print("  ".join(cells).rstrip())
+        for note in self.notes:
+            print(note)
+
+
+def load_average() -> str:
+    try:
+        return "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "?"
+
+
+def print_footer(started: float, repeats: int) -> None:
+    print(f"load average at the end {load_average()} on {os.cpu_count()} CPUs "
+          "(other processes make timings noisy)")
+    print(f"\nbest of {repeats} timed runs after one warm-up run; page cache warmed first; "
+          "peak dRSS = largest RSS increase during a timed run; "
+          f"peak RSS of the process {fmt_bytes(max_rss_bytes())}; "
+          f"total {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    print("benchmarks/_common.py holds helpers for the other benchmark scripts; nothing to run.")
