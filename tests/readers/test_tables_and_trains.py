@@ -122,3 +122,22 @@ def test_run_values(run, agipd_run):
     assert "beamPosition.ixPos.timestamp" not in values
     with pytest.raises(KeyError):
         run[XGM_OUT].run_value("data.xTD")
+
+
+def test_kept_train_data_is_never_overwritten(run):
+    """Buffers are reused only when no view is alive: kept arrays keep their values."""
+    from xfconvert.readers.trains import key_trains
+    kd = run[AGIPD_MOD.format(0), "image.data"]
+    kept = [(t, a) for t, a in key_trains(kd, block_bytes=1)]  # one block per train
+    copies = [(t, a.copy()) for t, a in key_trains(kd, block_bytes=1)]
+    for (t1, a), (t2, b) in zip(kept, copies):
+        assert t1 == t2
+        np.testing.assert_array_equal(a, b)
+    # the pool refills a block only when no view is alive
+    from xfconvert.readers.trains import _BlockPool
+    pool = _BlockPool()
+    first = pool.get((2, 3), np.dtype("f4"))
+    view = first[:1]
+    assert pool.get((2, 3), np.dtype("f4")) is not first   # a view is alive
+    del view, first
+    assert pool.get((2, 3), np.dtype("f4")) is pool.blocks[0]

@@ -116,10 +116,7 @@ def plan_chunks(files: tuple[FileAccess, ...], source: str, key: str, is_control
         if not fa.has_key(source, key):
             continue
         ftids = fa.train_ids
-        pos = np.searchsorted(train_ids, ftids)
-        pos_clipped = np.minimum(pos, max(len(train_ids) - 1, 0))
-        match = (pos < len(train_ids)) & (train_ids[pos_clipped] == ftids) if len(train_ids) \
-            else np.zeros(len(ftids), dtype=bool)
+        pos, match = fa.positions_in(train_ids)
         if not match.any():
             continue
         first, count = fa.get_index(source, group)

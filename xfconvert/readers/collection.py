@@ -215,7 +215,9 @@ class DataCollection:
                     arr[~mask] = None
             out[col.name] = arr
         index = pd.Index(data._train_ids[any_valid], name="trainId")
-        return pd.DataFrame(out, index=index)
+        # copy=False: keep each column's array as its own block instead of copying all
+        # columns into consolidated 2-D blocks (which doubles peak memory).
+        return pd.DataFrame(out, index=index, copy=False)
 
     def trains(self, devices=None, train_range: TrainSelection | None = None, *,
                require_all: bool = False) -> Iterator[tuple[int, dict]]:

@@ -223,6 +223,7 @@ class FileAccess:
         self._keys_cache: dict[str, frozenset[str]] = {}
         self._dset_info: dict[tuple[str, str], tuple[tuple[int, ...], np.dtype]] = {}
         self._raw_train_ids: np.ndarray | None = None
+        self._positions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if cached is not None:
             self._init_from_cache(cached)
         else:
@@ -384,6 +385,25 @@ class FileAccess:
             info = (tuple(ds.shape), ds.dtype)
             self._dset_info[(source, key)] = info
         return info
+
+    def positions_in(self, train_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where this file's trains sit in sorted ``train_ids``: ``(positions, found)``.
+
+        The last result is kept, keyed by the identity of ``train_ids``: every key of a
+        collection shares one train array, so thousands of keys reuse one computation.
+        """
+        cached = self._positions
+        if cached is not None and cached[0] is train_ids:
+            return cached[1], cached[2]
+        ftids = self.train_ids
+        n = len(train_ids)
+        pos = np.searchsorted(train_ids, ftids)
+        if n:
+            found = (pos < n) & (train_ids[np.minimum(pos, n - 1)] == ftids)
+        else:
+            found = np.zeros(len(ftids), dtype=bool)
+        self._positions = (train_ids, pos, found)
+        return pos, found
 
     @staticmethod
     def index_group(source_is_control: bool, key: str) -> str:

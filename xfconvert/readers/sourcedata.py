@@ -44,6 +44,7 @@ class SourceData:
         self.is_control = is_control
         self._train_ids = np.asarray(train_ids, dtype=np.uint64)
         self._selected_keys = selected_keys
+        self._first: FileAccess | None = None
 
     def __repr__(self) -> str:
         kind = "control" if self.is_control else "instrument"
@@ -73,10 +74,18 @@ class SourceData:
         return keys
 
     def _first_file(self) -> FileAccess:
-        for fa in self.files:
-            if len(fa.train_ids) and np.isin(fa.train_ids[[0, -1]], self._train_ids).any():
-                return fa
-        return self.files[0]
+        # Any file whose train range overlaps the selection will do: files of one source
+        # share their keys. Cached: key lookups happen once per key on big runs.
+        if self._first is None:
+            tids = self._train_ids
+            self._first = self.files[0]
+            if len(tids):
+                for fa in self.files:
+                    ft = fa.train_ids
+                    if len(ft) and ft[0] <= tids[-1] and ft[-1] >= tids[0]:
+                        self._first = fa
+                        break
+        return self._first
 
     def resolve_key(self, key: str) -> str:
         """The stored key name: control properties get ``.value`` appended."""

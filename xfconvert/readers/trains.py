@@ -18,6 +18,7 @@ Examples
 """
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
@@ -29,13 +30,38 @@ if TYPE_CHECKING:
 
 __all__ = ["iterate_trains", "key_trains"]
 
-BLOCK_BYTES = 64 << 20
+BLOCK_BYTES = 256 << 20  # read-ahead budget shared by all keys of one iteration
+
+
+class _BlockPool:
+    """Reuses read buffers once nothing refers to them any more.
+
+    A block is handed out as per-train views; it can be refilled only when no view of
+    it is alive (CPython reference counts tell), so data a caller keeps is never
+    overwritten, while the common read-and-drop loop avoids fresh page faults.
+    """
+
+    def __init__(self, size: int = 2):
+        self.size = size
+        self.blocks: list[np.ndarray] = []
+
+    def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        for i in range(len(self.blocks)):
+            # references: the list slot and getrefcount's argument
+            if self.blocks[i].shape == shape and sys.getrefcount(self.blocks[i]) == 2:
+                return self.blocks[i]
+        block = np.empty(shape, dtype=dtype)
+        self.blocks.append(block)
+        if len(self.blocks) > self.size:
+            self.blocks.pop(0)
+        return block
 
 
 def key_trains(kd: KeyData, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(train_id, entries)`` for each train of ``kd`` with data, reading in blocks."""
     entry_bytes = max(1, int(np.prod(kd.entry_shape, dtype=np.int64)) * kd.dtype.itemsize)
     max_entries = max(1, block_bytes // entry_bytes)
+    pool = _BlockPool()
     for chunk in kd.chunk_plan():
         counts = chunk.counts.astype(np.int64)
         ends = np.cumsum(counts)
@@ -46,13 +72,14 @@ def key_trains(kd: KeyData, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
             stop_train = int(np.searchsorted(ends, base + max_entries, side="right"))
             stop_train = max(stop_train, start_train + 1)
             n = int(ends[stop_train - 1] - base)
-            block = np.empty((n,) + kd.entry_shape, dtype=kd.dtype)
+            block = pool.get((n,) + kd.entry_shape, kd.dtype)
             read_chunk(chunk, block, (), slice(int(base), int(base) + n))
             offsets = ends[start_train:stop_train] - base
             starts = offsets - counts[start_train:stop_train]
             tids = chunk.train_ids[start_train:stop_train].tolist()
             for tid, a, b in zip(tids, starts.tolist(), offsets.tolist()):
                 yield tid, block[a:b]
+            del block
             start_train = stop_train
 
 
@@ -71,11 +98,13 @@ def iterate_trains(data: "DataCollection", require_all: bool = False,
     Sources and keys appear only where they have data for that train; with
     ``require_all=True`` trains missing any selected key are skipped.
     """
-    readers = []
-    for source in sorted(data.all_sources):
-        sd = data[source]
-        for key in sorted(sd.keys()):
-            readers.append((source, key, sd.is_control, key_trains(sd[key], block_bytes)))
+    keys = [(source, key, data[source]) for source in sorted(data.all_sources)
+            for key in sorted(data[source].keys())]
+    # The block budget is shared by all keys, so memory stays bounded however many
+    # detector modules are selected.
+    per_key = max(1 << 20, block_bytes // max(1, len(keys)))
+    readers = [(source, key, sd.is_control, key_trains(sd[key], per_key))
+               for source, key, sd in keys]
     pending: list[tuple[int, np.ndarray] | None] = [next(r[3], None) for r in readers]
     for tid in data.train_ids:
         train: dict[str, dict[str, Any]] = {}
@@ -84,6 +113,7 @@ def iterate_trains(data: "DataCollection", require_all: bool = False,
             item = pending[i]
             if item is not None and item[0] == tid:
                 train.setdefault(source, {})[key] = _train_value(item[1], is_control)
+                item = pending[i] = None  # let the block be reused once the caller is done
                 pending[i] = next(it, None)
             else:
                 complete = False
@@ -92,3 +122,4 @@ def iterate_trains(data: "DataCollection", require_all: bool = False,
         for source, values in train.items():
             values["metadata"] = {"source": source, "timestamp.tid": tid}
         yield tid, train
+        del train
