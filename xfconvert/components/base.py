@@ -589,6 +589,29 @@ class MultimodDetectorBase:
     def __contains__(self, key: str) -> bool:
         return all(key in self.data[s] for s in self._modno_to_source.values())
 
+    def write_virtual_cxi(self, filename, fillvalues: dict | None = None, *,
+                          overwrite: bool = False, progress=None, **options):
+        """Write a CXI file of virtual datasets stacking every module (for CrystFEL).
+
+        Parameters
+        ----------
+        filename : str or Path
+        fillvalues : dict, optional
+            Fill values for missing modules/trains by dataset: ``{'data': nan,
+            'gain': 0, 'mask': 0xffffffff}`` (these are the defaults for float data).
+        overwrite : bool
+            Replace an existing file.
+        **options
+            Further options of the ``cxi`` writer (``min_modules``, ``relative_paths``).
+
+        Examples
+        --------
+        >>> AGIPD1M(run).write_virtual_cxi("agipd.cxi")  # doctest: +SKIP
+        """
+        from ..writers.cxi import write_virtual_cxi
+        return write_virtual_cxi(self, filename, fillvalues, overwrite=overwrite,
+                                 progress=progress, **options)
+
     def data_availability(self, module_gaps: bool = False) -> "xr.DataArray":
         """Which modules have data in which trains.
 

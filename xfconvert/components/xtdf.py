@@ -235,6 +235,29 @@ class XtdfDetectorBase(MultimodDetectorBase):
                             coords={"module": self.module_axis, "train": self.train_id_array})
 
     # -- public API --
+    def write_frames(self, filename, trains, pulses, *, overwrite: bool = False,
+                     progress=None, **options):
+        """Write selected frames, given as pairs of train ID and pulse ID, to a new
+        EuXFEL-format file with the same structure as the module files.
+
+        Parameters
+        ----------
+        filename : str or Path
+        trains, pulses : array-like of int
+            Same length: frame i is (trains[i], pulses[i]).
+        overwrite : bool
+            Replace an existing file.
+        **options
+            ``compression`` as for the ``euxfel`` writer.
+
+        Examples
+        --------
+        >>> det.write_frames("hits.h5", trains=[10000, 10001], pulses=[0, 4])  # doctest: +SKIP
+        """
+        from ..writers.euxfel import write_frames
+        return write_frames(self, filename, trains, pulses, overwrite=overwrite,
+                            progress=progress, **options)
+
     def get_array(self, key: str, pulses=np.s_[:], unstack_pulses: bool = True, *,
                   fill_value=None, subtrain_index: str = "pulseId", roi=(),
                   astype=None) -> "xr.DataArray":
