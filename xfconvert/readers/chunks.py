@@ -75,7 +75,7 @@ class DataChunk:
     @property
     def dataset(self) -> h5py.Dataset:
         """The h5py dataset (the file is opened on demand)."""
-        return self.file.file[self.dataset_path]
+        return self.file.dataset(self.dataset_path)
 
     def __repr__(self) -> str:
         return (f"DataChunk({self.file.filename!r}, {self.dataset_path!r}, "
@@ -115,35 +115,66 @@ def plan_chunks(files: tuple[FileAccess, ...], source: str, key: str, is_control
     for fa in files:
         if not fa.has_key(source, key):
             continue
-        ftids = fa.train_ids
-        pos, match = fa.positions_in(train_ids)
-        if not match.any():
+        plan = _file_group_plan(fa, source, group, train_ids)
+        if plan is None:
             continue
-        first, count = fa.get_index(source, group)
-        counts[pos[match]] += count[match]
-        nz = match & (count > 0)
-        if not nz.any():
+        rows, row_counts, segments, last_end = plan
+        counts[rows] += row_counts
+        if not segments:
             continue
-        f, c, t = first[nz], count[nz], ftids[nz]
         n_in_dataset = fa.dataset_info(source, key)[0][0]
-        ends = f + c
-        past = np.flatnonzero(ends > n_in_dataset)
-        if past.size:
-            i = past[0]
-            raise FileStructureError(
-                fa.filename,
-                f"index points past the end of the data: train {t[i]} needs entries "
-                f"{f[i]}:{ends[i]} but the dataset has {n_in_dataset}",
-                source, key,
-            )
-        breaks = np.flatnonzero(f[1:] != ends[:-1]) + 1
-        bounds = np.concatenate(([0], breaks, [len(f)]))
+        if last_end > n_in_dataset:
+            _raise_past_end(fa, source, key, group, train_ids, n_in_dataset)
         path = fa.dataset_path(source, key)
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            chunk = DataChunk(fa, source, key, path, int(f[lo]), t[lo:hi], c[lo:hi])
-            pieces.append((int(t[lo]), chunk))
+        for first, t, c in segments:
+            pieces.append((int(t[0]), DataChunk(fa, source, key, path, first, t, c)))
     pieces.sort(key=lambda item: item[0])
     return _split_interleaved([chunk for _, chunk in pieces]), counts
+
+
+def _file_group_plan(fa: FileAccess, source: str, group: str, train_ids: np.ndarray):
+    """Per-file plan of one index group, shared by every key of the group.
+
+    Returns ``(rows, counts, segments, max_end)`` where rows/counts add the file's entry
+    counts to the selection's trains, segments are ``(first, train_ids, counts)`` of
+    contiguous entry runs, and max_end is the largest entry index + 1 (to check against
+    each key's dataset length). None if the file has none of the trains. Cached on the
+    FileAccess, keyed by the identity of ``train_ids`` (shared by a collection's keys).
+    """
+    cached = fa._group_plans.get((source, group))
+    if cached is not None and cached[0] is train_ids:
+        return cached[1]
+    pos, match = fa.positions_in(train_ids)
+    result = None
+    if match.any():
+        first, count = fa.get_index(source, group)
+        nz = match & (count > 0)
+        f, c, t = first[nz], count[nz], fa.train_ids[nz]
+        ends = f + c
+        segments = []
+        if f.size:
+            breaks = np.flatnonzero(f[1:] != ends[:-1]) + 1
+            bounds = np.concatenate(([0], breaks, [len(f)]))
+            segments = [(int(f[lo]), t[lo:hi], c[lo:hi])
+                        for lo, hi in zip(bounds[:-1], bounds[1:])]
+        result = (pos[match], count[match], segments, int(ends.max()) if ends.size else 0)
+    fa._group_plans[(source, group)] = (train_ids, result)
+    return result
+
+
+def _raise_past_end(fa: FileAccess, source: str, key: str, group: str,
+                    train_ids: np.ndarray, n_in_dataset: int) -> None:
+    pos, match = fa.positions_in(train_ids)
+    first, count = fa.get_index(source, group)
+    nz = match & (count > 0)
+    ends = first[nz] + count[nz]
+    i = int(np.flatnonzero(ends > n_in_dataset)[0])
+    raise FileStructureError(
+        fa.filename,
+        f"index points past the end of the data: train {fa.train_ids[nz][i]} needs entries "
+        f"{first[nz][i]}:{ends[i]} but the dataset has {n_in_dataset}",
+        source, key,
+    )
 
 
 def _split_interleaved(chunks: list[DataChunk]) -> list[DataChunk]:

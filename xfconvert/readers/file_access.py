@@ -224,6 +224,8 @@ class FileAccess:
         self._dset_info: dict[tuple[str, str], tuple[tuple[int, ...], np.dtype]] = {}
         self._raw_train_ids: np.ndarray | None = None
         self._positions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._group_plans: dict[tuple[str, str], tuple] = {}  # used by chunks.plan_chunks
+        self._datasets: dict[str, h5py.Dataset] = {}
         if cached is not None:
             self._init_from_cache(cached)
         else:
@@ -326,9 +328,20 @@ class FileAccess:
             _limiter.touch(self)
             return self._file
 
+    def dataset(self, path: str) -> h5py.Dataset:
+        """The h5py dataset at ``path``; handles are kept while the file is open."""
+        ds = self._datasets.get(path)
+        if ds is None or self._file is None:
+            ds = self.file[path]
+            self._datasets[path] = ds
+        else:
+            _limiter.touch(self)
+        return ds
+
     def close(self) -> None:
         """Close the h5py handle (it is reopened on demand)."""
         with self._lock:
+            self._datasets.clear()
             if self._file is not None:
                 self._file.close()
                 self._file = None
