@@ -13,6 +13,7 @@ import sys
 import click
 
 from ..exceptions import XfconvertError
+from .cxi import cxi
 from .inspect import ls, validate
 
 
@@ -43,6 +44,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+cli.add_command(cxi)
 cli.add_command(ls)
 cli.add_command(validate)
 

@@ -22,6 +22,11 @@ output row of every entry (e.g. frames placed on a detector-wide frame axis). An
 split into the fewest mappings whose rows are consecutive, so a chunk whose rows happen
 to be consecutive still costs a single mapping.
 
+With ``rows_per_entry=k``, each source entry fills ``k`` consecutive output rows: its
+first axis is spread over them (JUNGFRAU entries of ``k`` memory cells become ``k``
+frames). Rows are then counted in entries: an entry at row ``r`` fills output rows
+``r*k .. r*k+k-1``.
+
 Source file names are stored as absolute paths by default; ``path_of=relative_to(dir)``
 stores them relative to the directory of the virtual dataset's file instead (HDF5 looks
 for relative names there), so the output and its sources can be moved together.
@@ -54,6 +59,12 @@ from row 6; a chunk whose rows break is split, and only there:
 [(0, 0, 0, 3), (0, 0, 3, 3), (1, 0, 0, 2), (1, 2, 3, 1), (1, 0, 6, 3)]
 >>> mappings[2].dest_selection
 (slice(0, 2, None), 1)
+
+With ``rows_per_entry``, rows count entries and each entry fills that many output rows:
+
+>>> m = plan_mappings(plan[:1], [np.array([0, 2, 3])], rows_per_entry=4)
+>>> [(x.dest_start, x.n_entries, x.dest_rows) for x in m]
+[(0, 1, (0, 4)), (2, 2, (8, 8))]
 """
 from __future__ import annotations
 
@@ -118,6 +129,10 @@ class VirtualMapping:
         ``(rows,) + entry_shape`` output.
     module_axis : int
         0: output is ``(modules, rows, ...)``; 1: output is ``(rows, modules, ...)``.
+    rows_per_entry : int
+        Output rows filled by each entry (its first axis spread over them); ``dest_start``
+        and ``n_entries`` count entries, so the output rows are ``dest_start *
+        rows_per_entry`` to ``(dest_start + n_entries) * rows_per_entry``.
     """
 
     filename: str
@@ -128,20 +143,28 @@ class VirtualMapping:
     n_entries: int
     module: int | None = None
     module_axis: int = 0
+    rows_per_entry: int = 1
+
+    @property
+    def dest_rows(self) -> tuple[int, int]:
+        """(first output row, number of output rows) this mapping fills."""
+        return self.dest_start * self.rows_per_entry, self.n_entries * self.rows_per_entry
 
     @property
     def dest_selection(self) -> tuple:
         """The output selection this mapping fills, as a numpy-style index."""
-        rows = slice(self.dest_start, self.dest_start + self.n_entries)
+        first, n_rows = self.dest_rows
+        rows = slice(first, first + n_rows)
         if self.module is None:
             return (rows,)
         return (self.module, rows) if self.module_axis == 0 else (rows, self.module)
 
     def __str__(self) -> str:
         where = "" if self.module is None else f"module {self.module}, "
+        first, n_rows = self.dest_rows
         return (f"{self.filename}:{self.dataset_path}[{self.src_start}:"
                 f"{self.src_start + self.n_entries}] -> {where}rows "
-                f"{self.dest_start}:{self.dest_start + self.n_entries}")
+                f"{first}:{first + n_rows}")
 
 
 def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +177,7 @@ def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plan_mappings(chunks: Sequence[DataChunk], rows: Sequence[RowSpec] | None = None, *,
                   dest_offset: int = 0, module: int | None = None,
-                  module_axis: int = 0) -> list[VirtualMapping]:
+                  module_axis: int = 0, rows_per_entry: int = 1) -> list[VirtualMapping]:
     """Map a chunk plan to output rows, one mapping per contiguous chunk.
 
     Nothing is read or written except (cached) source dataset shapes.
@@ -171,6 +194,9 @@ def plan_mappings(chunks: Sequence[DataChunk], rows: Sequence[RowSpec] | None = 
     module, module_axis : optional
         Place the chunks at this module position of a stacked output (see
         :class:`VirtualMapping`).
+    rows_per_entry : int
+        Output rows filled by each entry (see :class:`VirtualMapping`); ``rows`` and
+        ``dest_offset`` then count entries.
 
     Returns
     -------
@@ -188,6 +214,8 @@ def plan_mappings(chunks: Sequence[DataChunk], rows: Sequence[RowSpec] | None = 
     >>> plan_mappings([])
     []
     """
+    if rows_per_entry < 1:
+        raise OptionError(f"rows_per_entry must be >= 1, got {rows_per_entry}.")
     if rows is not None and len(rows) != len(chunks):
         raise OptionError(f"rows has {len(rows)} entries but there are {len(chunks)} chunks.")
     mappings: list[VirtualMapping] = []
@@ -203,7 +231,8 @@ def plan_mappings(chunks: Sequence[DataChunk], rows: Sequence[RowSpec] | None = 
                 f"but {chunk.dataset_path} has {shape[0]}", chunk.source, chunk.key)
         spec = next_row if rows is None else rows[i]
         common = dict(filename=chunk.file.filename, dataset_path=chunk.dataset_path,
-                      source_shape=tuple(shape), module=module, module_axis=module_axis)
+                      source_shape=tuple(shape), module=module, module_axis=module_axis,
+                      rows_per_entry=int(rows_per_entry))
         if isinstance(spec, (int, np.integer)):
             mappings.append(VirtualMapping(src_start=chunk.first, dest_start=int(spec),
                                            n_entries=n, **common))
@@ -223,7 +252,7 @@ def plan_mappings(chunks: Sequence[DataChunk], rows: Sequence[RowSpec] | None = 
 
 def stack_mappings(modules: Mapping[int, Sequence[DataChunk]],
                    rows: Mapping[int, Sequence[RowSpec]] | None = None, *,
-                   module_axis: int = 1) -> list[VirtualMapping]:
+                   module_axis: int = 1, rows_per_entry: int = 1) -> list[VirtualMapping]:
     """Mappings stacking several modules (e.g. detector modules) along a module axis.
 
     Parameters
@@ -237,6 +266,8 @@ def stack_mappings(modules: Mapping[int, Sequence[DataChunk]],
         Modules not in ``rows`` start at row 0.
     module_axis : int
         1 for ``(frames, modules, ...)`` outputs (CXI), 0 for ``(modules, frames, ...)``.
+    rows_per_entry : int
+        Output rows filled by each entry, as for :func:`plan_mappings`.
 
     Returns
     -------
@@ -254,7 +285,7 @@ def stack_mappings(modules: Mapping[int, Sequence[DataChunk]],
     for position in sorted(modules):
         mod_rows = None if rows is None else rows.get(position)
         mappings += plan_mappings(modules[position], mod_rows, module=int(position),
-                                  module_axis=module_axis)
+                                  module_axis=module_axis, rows_per_entry=rows_per_entry)
     return mappings
 
 
@@ -318,7 +349,7 @@ def _dest_hyperslab(m: VirtualMapping, out_shape: tuple[int, ...]
     if m.module is not None:
         row_axis = 1 - m.module_axis
         start[m.module_axis], count[m.module_axis] = m.module, 1
-    start[row_axis], count[row_axis] = m.dest_start, m.n_entries
+    start[row_axis], count[row_axis] = m.dest_rows
     if any(a + n > size for a, n, size in zip(start, count, out_shape)):
         raise OptionError(f"Mapping {m} does not fit in an output of shape {out_shape}.")
     return tuple(start), tuple(count)
