@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+XF := $(VENV)/bin/xfconvert
 DEMO_DIR ?= demo_data
 
 .PHONY: install demo test bench clean
@@ -16,8 +17,17 @@ install: $(PY)
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(PY) -m xfconvert.testing $(DEMO_DIR)/r0001 --detector agipd --trains 20 --frames 4 --sequences 2
-	$(VENV)/bin/xfconvert ls $(DEMO_DIR)/r0001
-	$(VENV)/bin/xfconvert validate $(DEMO_DIR)/r0001
+	$(XF) ls $(DEMO_DIR)/r0001
+	$(XF) validate $(DEMO_DIR)/r0001
+	mkdir -p $(DEMO_DIR)/out
+	$(XF) convert $(DEMO_DIR)/r0001 --to euxfel -o $(DEMO_DIR)/out/xgm-subset.h5 --select '*_XGM/*' '*' --trains 0:10
+	$(XF) convert $(DEMO_DIR)/r0001 --to virtual -o $(DEMO_DIR)/out/virtual.h5
+	$(XF) cxi $(DEMO_DIR)/r0001 -o $(DEMO_DIR)/out/agipd.cxi
+	$(XF) convert $(DEMO_DIR)/r0001 --to parquet -o $(DEMO_DIR)/out/slow.parquet
+	$(XF) convert $(DEMO_DIR)/r0001 --to zarr -o $(DEMO_DIR)/out/run.zarr
+	$(XF) validate $(DEMO_DIR)/out/xgm-subset.h5
+	$(XF) validate $(DEMO_DIR)/out/virtual.h5
+	$(PY) scripts/demo_report.py $(DEMO_DIR)/out
 
 test: install
 	$(PY) -m pytest -q

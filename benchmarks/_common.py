@@ -34,6 +34,7 @@ __all__ = [
     "parse_args", "bench_root", "cached_dataset", "warm_page_cache", "Measurement",
     "measure", "measure_interleaved", "reset_file_access", "Table", "fmt_time", "fmt_bytes", "fmt_rate",
     "fmt_ratio", "max_rss_bytes", "print_footer", "release_freed_memory", "load_average",
+    "ChildResult", "run_child", "measure_interleaved_mixed", "fsync_paths", "free_disk_bytes",
 ]
 
 MB = 1 << 20
@@ -384,6 +385,148 @@ def print_footer(started: float, repeats: int) -> None:
           "peak dRSS = largest RSS increase during a timed run; "
           f"peak RSS of the process {fmt_bytes(max_rss_bytes())}; "
           f"total {time.perf_counter() - started:.1f} s")
+
+
+# ---- operations measured in a child process -------------------------------------------
+# Peak memory of a whole conversion is most honestly the ru_maxrss of a process that does
+# nothing else: the child imports and opens (untimed), resets its peak-RSS mark, then runs
+# the timed code, and reports its time, RSS before, peak increase and ru_maxrss.
+_CHILD_CODE = r"""
+import gc, json, resource, sys, time
+def _kib(field):
+    try:
+        with open('/proc/self/status') as fh:
+            for line in fh:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+_g = {'__name__': '__child__'}
+exec(compile(sys.argv[1], '<child setup>', 'exec'), _g)
+gc.collect()
+before = _kib('VmRSS')
+try:
+    with open('/proc/self/clear_refs', 'w') as fh:
+        fh.write('5')
+    reset = True
+except OSError:
+    reset = False
+t0 = time.perf_counter()
+exec(compile(sys.argv[2], '<child timed>', 'exec'), _g)
+seconds = time.perf_counter() - t0
+hwm = _kib('VmHWM') if reset else None
+max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = (hwm if hwm is not None else max_rss) - (before or 0)
+print('@@XFCONVERT_CHILD@@' + json.dumps(dict(
+    seconds=seconds, before=(before or 0) * 1024, peak_increase=max(0, peak) * 1024,
+    max_rss=max_rss * 1024, extra=_g.get('child_report'))))
+"""
+
+
+class ChildResult:
+    """What :func:`run_child` measured: seconds of the timed code, RSS before it, peak
+    RSS increase during it, the child's ru_maxrss, and ``child_report`` (any JSON value
+    the timed code put in that global)."""
+
+    def __init__(self, seconds: float, before: int, peak_increase: int, max_rss: int,
+                 extra: Any = None):
+        self.seconds = seconds
+        self.before = before
+        self.peak_increase = peak_increase
+        self.max_rss = max_rss
+        self.extra = extra
+
+    def __repr__(self) -> str:
+        return (f"ChildResult({self.seconds:.3f}s, before={self.before / MB:.0f} MB, "
+                f"dRSS={self.peak_increase / MB:.0f} MB, max_rss={self.max_rss / MB:.0f} MB)")
+
+
+def run_child(setup: str, timed: str, *, env: dict[str, str] | None = None,
+              timeout: float | None = 1800) -> ChildResult:
+    """Run ``setup`` (untimed: imports, opening) then ``timed`` in a fresh Python process
+    (this interpreter); both share one global namespace. Raises RuntimeError with the
+    child's stderr if it fails."""
+    import subprocess
+    import sys
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-c", _CHILD_CODE, setup, timed],
+                          capture_output=True, text=True, env=full_env, timeout=timeout)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("@@XFCONVERT_CHILD@@"):
+            d = json.loads(line[len("@@XFCONVERT_CHILD@@"):])
+            return ChildResult(d["seconds"], d["before"], d["peak_increase"], d["max_rss"],
+                               d.get("extra"))
+    tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+    raise RuntimeError(f"child process failed (exit {proc.returncode}):\n{tail}")
+
+
+def measure_interleaved_mixed(ops: list[tuple[str, Callable[[], Any], Callable[[], Any] | None]],
+                              *, repeats: int = 3, warmup: bool = True
+                              ) -> dict[str, Measurement]:
+    """:func:`measure_interleaved` for operations of which some run in a child process:
+    an ``fn`` that returns a :class:`ChildResult` (e.g. ``lambda: run_child(...)``) is
+    timed and measured by the child (its time excludes starting Python and imports);
+    its Measurement also gets ``max_rss`` (largest ru_maxrss of the child) and
+    ``before`` (child RSS before the timed code). Other ``fn`` are measured in-process
+    as :func:`measure_interleaved` does (``max_rss`` is None for them)."""
+    can_reset = _reset_peak()
+    peaks = {name: 0 for name, _, _ in ops}
+    max_rss: dict[str, int | None] = {name: None for name, _, _ in ops}
+    before_rss: dict[str, int | None] = {name: None for name, _, _ in ops}
+    times: dict[str, list[float]] = {name: [] for name, _, _ in ops}
+    if warmup:
+        for name, fn, setup in ops:
+            if setup is not None:
+                setup()
+            result = fn()
+            del result
+    for _ in range(repeats):
+        for name, fn, setup in ops:
+            if setup is not None:
+                setup()
+            release_freed_memory()
+            if can_reset:
+                _reset_peak()
+            before = _rss_bytes()
+            t0 = time.perf_counter()
+            result = fn()
+            elapsed = time.perf_counter() - t0
+            if isinstance(result, ChildResult):
+                times[name].append(result.seconds)
+                peaks[name] = max(peaks[name], result.peak_increase)
+                max_rss[name] = max(max_rss[name] or 0, result.max_rss)
+                before_rss[name] = max(before_rss[name] or 0, result.before)
+            else:
+                times[name].append(elapsed)
+                peak_kib = _status_kib("VmHWM") if can_reset else None
+                if peak_kib is not None:
+                    peaks[name] = max(peaks[name], peak_kib * 1024 - before)
+                else:
+                    peaks[name] = max(peaks[name], _rss_bytes() - before)
+            del result
+    out = {}
+    for name in times:
+        m = Measurement(min(times[name]), times[name], peaks[name])
+        m.max_rss = max_rss[name]
+        m.before = before_rss[name]
+        out[name] = m
+    return out
+
+
+# ---- files -----------------------------------------------------------------------------
+def fsync_paths(paths: Iterable[os.PathLike | str]) -> None:
+    """fsync files and directories (what an atomic writer does before renaming)."""
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def free_disk_bytes(path: os.PathLike | str) -> int:
+    return shutil.disk_usage(path).free
 
 
 if __name__ == "__main__":

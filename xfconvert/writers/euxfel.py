@@ -499,6 +499,7 @@ class _KeyCopier:
         self.out_storage = _storage(out)
         self.generic = out.dtype.hasobject  # variable-length types: no read_direct
         self._buffer: np.ndarray | None = None
+        self._picked: np.ndarray | None = None
         self.direct_chunks = 0  # chunks copied without decompressing (for tests/logs)
 
     def run(self) -> None:
@@ -538,6 +539,11 @@ class _KeyCopier:
     def _slab_entries(self, align: int = 1) -> int:
         n = max(1, _SLAB_BYTES // self.entry_bytes)
         return max(align, n - n % align)
+
+    def picked_buffer(self) -> np.ndarray:
+        if self._picked is None:
+            self._picked = np.empty_like(self.buffer())
+        return self._picked
 
     def buffer(self) -> np.ndarray:
         if self._buffer is None:
@@ -662,7 +668,9 @@ class _KeyCopier:
                         raise FileStructureError(
                             chunk.file.filename, f"cannot read entries {a}:{a + hi - lo} "
                             f"({err})", chunk.source, chunk.key) from err
-                block = buf[picked]
+                # Gather into a second reused buffer: a fresh array per slab would
+                # leave the allocator holding one more slab per module.
+                block = np.take(buf, picked, axis=0, out=self.picked_buffer()[:picked.size])
             self._write(block, pos)
             pos += len(block)
             self.progress.advance(len(block) * self.spec.entry_bytes)
