@@ -23,7 +23,7 @@ demo: install
 	$(XF) convert $(DEMO_DIR)/r0001 --to euxfel -o $(DEMO_DIR)/out/xgm-subset.h5 --select '*_XGM/*' '*' --trains 0:10
 	$(XF) convert $(DEMO_DIR)/r0001 --to virtual -o $(DEMO_DIR)/out/virtual.h5
 	$(XF) cxi $(DEMO_DIR)/r0001 -o $(DEMO_DIR)/out/agipd.cxi
-	$(XF) convert $(DEMO_DIR)/r0001 --to parquet -o $(DEMO_DIR)/out/slow.parquet
+	$(XF) convert $(DEMO_DIR)/r0001 --to parquet -o $(DEMO_DIR)/out/slow.parquet --select '*_XGM/*' '*' --select '*/MOTOR/*' '*' --select '*/GAUGE/*' '*'
 	$(XF) convert $(DEMO_DIR)/r0001 --to zarr -o $(DEMO_DIR)/out/run.zarr
 	$(XF) validate $(DEMO_DIR)/out/xgm-subset.h5
 	$(XF) validate $(DEMO_DIR)/out/virtual.h5
