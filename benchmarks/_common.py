@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from xfconvert.writers.base import fsync_path
+
 __all__ = [
     "parse_args", "bench_root", "cached_dataset", "warm_page_cache", "Measurement",
     "measure", "measure_interleaved", "reset_file_access", "Table", "fmt_time", "fmt_bytes", "fmt_rate",
@@ -518,11 +520,7 @@ def measure_interleaved_mixed(ops: list[tuple[str, Callable[[], Any], Callable[[
 def fsync_paths(paths: Iterable[os.PathLike | str]) -> None:
     """fsync files and directories (what an atomic writer does before renaming)."""
     for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(p, recursive=False)
 
 
 def free_disk_bytes(path: os.PathLike | str) -> int:

@@ -178,19 +178,12 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def _fsync_tree(path: Path) -> None:
-    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+def fsync_path(path, recursive: bool = True) -> None:
+    """fsync a file or directory; with ``recursive``, everything below a directory too."""
+    path = Path(path)
+    paths = [path, *path.rglob("*")] if recursive and path.is_dir() else [path]
     for p in paths:
         fd = os.open(p, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -227,7 +220,7 @@ def atomic_output(target, *, overwrite: bool = False) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise OutputError(f"Writing {target} produced no output.")
-        _fsync_tree(tmp)
+        fsync_path(tmp)
         if target.exists():  # overwrite was allowed
             if target.is_dir() and not target.is_symlink():
                 old = target.with_name(f"{target.name}.old-{secrets.token_hex(4)}")
@@ -238,7 +231,8 @@ def atomic_output(target, *, overwrite: bool = False) -> Iterator[Path]:
                 os.replace(tmp, target)
         else:
             os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        with contextlib.suppress(OSError):  # some file systems cannot fsync directories
+            fsync_path(target.parent, recursive=False)
     except OSError as err:
         _remove(tmp)
         if isinstance(err, OutputError):
