@@ -194,7 +194,7 @@ def _row_mapping(fa: FileAccess, source: str, group: str, train_ids: np.ndarray)
 
 def _read_rows(fa: FileAccess, col: Column, rows: np.ndarray, entries: np.ndarray,
                out: np.ndarray) -> None:
-    ds = fa.file[fa.dataset_path(col.source, col.key)]
+    ds = fa.dataset(fa.dataset_path(col.source, col.key))
     e0, e1 = int(entries[0]), int(entries[-1]) + 1
     if e1 > ds.shape[0]:
         raise FileStructureError(fa.filename, f"index points past the end of the data "
@@ -345,7 +345,7 @@ def _read_runs(fa: FileAccess, col: Column, first: np.ndarray, count: np.ndarray
                out: np.ndarray) -> None:
     """Read the entries ``first[i]:first[i] + count[i]`` into ``out``, one read per run
     of adjacent entries."""
-    ds = fa.file[fa.dataset_path(col.source, col.key)]
+    ds = fa.dataset(fa.dataset_path(col.source, col.key))
     ends = first + count
     if int(ends.max()) > ds.shape[0]:
         raise FileStructureError(fa.filename, f"index points past the end of the data "
