@@ -225,7 +225,6 @@ class FileAccess:
         self._raw_train_ids: np.ndarray | None = None
         self._positions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._group_plans: dict[tuple[str, str], tuple] = {}  # used by chunks.plan_chunks
-        self._datasets: dict[str, h5py.Dataset] = {}
         if cached is not None:
             self._init_from_cache(cached)
         else:
@@ -329,19 +328,13 @@ class FileAccess:
             return self._file
 
     def dataset(self, path: str) -> h5py.Dataset:
-        """The h5py dataset at ``path``; handles are kept while the file is open."""
-        ds = self._datasets.get(path)
-        if ds is None or self._file is None:
-            ds = self.file[path]
-            self._datasets[path] = ds
-        else:
-            _limiter.touch(self)
-        return ds
+        """The h5py dataset at ``path`` (opened on each call: keeping handles would keep
+        HDF5's per-dataset sieve buffers alive, thousands of them on slow-data runs)."""
+        return self.file[path]
 
     def close(self) -> None:
         """Close the h5py handle (it is reopened on demand)."""
         with self._lock:
-            self._datasets.clear()
             if self._file is not None:
                 self._file.close()
                 self._file = None
