@@ -26,6 +26,7 @@ import numpy as np
 
 from ..exceptions import FileStructureError, NoDataError
 from .file_access import FileAccess
+from .keydata import read_slab
 
 if TYPE_CHECKING:
     from .collection import DataCollection
@@ -204,7 +205,7 @@ def _read_rows(fa: FileAccess, col: Column, rows: np.ndarray, entries: np.ndarra
     rows_contiguous = int(rows[-1]) - int(rows[0]) + 1 == len(rows)
     if entries_contiguous and rows_contiguous and out.dtype == ds.dtype and ds.dtype.kind != "O":
         r0 = int(rows[0])
-        ds.read_direct(out, source_sel=np.s_[e0:e1], dest_sel=np.s_[r0:r0 + len(rows)])
+        read_slab(ds, e0, out[r0:r0 + len(rows)])
         return
     block = ds[e0:e1]
     out[rows] = block if entries_contiguous else block[entries - e0]
