@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from .keydata import KeyData, read_chunk
+from .keydata import KeyData, read_chunk, read_slab
 
 if TYPE_CHECKING:
     from .collection import DataCollection
 
 __all__ = ["iterate_trains", "key_trains"]
 
-BLOCK_BYTES = 256 << 20  # read-ahead budget shared by all keys of one iteration
+BLOCK_BYTES = 64 << 20  # read-ahead budget shared by all keys of one iteration
 
 
 class _BlockPool:
@@ -63,6 +63,7 @@ def key_trains(kd: KeyData, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
     max_entries = max(1, block_bytes // entry_bytes)
     pool = _BlockPool()
     for chunk in kd.chunk_plan():
+        ds = chunk.dataset  # opened once per chunk, not once per block
         counts = chunk.counts.astype(np.int64)
         ends = np.cumsum(counts)
         # Split the chunk into blocks of whole trains, each at most max_entries (or 1 train).
@@ -73,7 +74,10 @@ def key_trains(kd: KeyData, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
             stop_train = max(stop_train, start_train + 1)
             n = int(ends[stop_train - 1] - base)
             block = pool.get((n,) + kd.entry_shape, kd.dtype)
-            read_chunk(chunk, block, (), slice(int(base), int(base) + n))
+            if kd.dtype.kind == "O":
+                read_chunk(chunk, block, (), slice(int(base), int(base) + n))
+            else:
+                read_slab(ds, chunk.first + int(base), block)
             offsets = ends[start_train:stop_train] - base
             starts = offsets - counts[start_train:stop_train]
             tids = chunk.train_ids[start_train:stop_train].tolist()
