@@ -34,10 +34,8 @@ import dataclasses
 import itertools
 import logging
 import os
-import re
 import typing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional, Sequence
 
@@ -53,20 +51,20 @@ from ..readers.file_access import FileAccess
 from ..readers.keydata import KeyData
 from ..readers.selection import by_id
 from .base import ProgressCallback, WritePlan, atomic_output, convert, provenance
+from .euxfel_format import (copy_run_values, run_facts, write_metadata, write_source_index,
+                            write_train_index)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EuXFELWriter", "EuXFELOptions", "EuXFELRunWriter", "EuXFELRunOptions", "write",
            "write_frames"]
 
-FORMAT_VERSION = "1.0"
 # Upper bound of one read/write (and of the reused buffer) while copying a key.
 _SLAB_BYTES = 32 << 20
 # One h5py call costs about as much as moving this many bytes; when picking frames, gaps
 # smaller than this are read through rather than splitting the read.
 _CALL_COST_BYTES = 100_000
 
-_RUN_IN_NAME = re.compile(r"^(?:RAW|CORR)-R(\d+)-")
 
 Compression = Literal["none", "keep", "zstd", "lz4", "bitshuffle", "gzip"]
 _COMPRESSION_HELP = ("'keep': the input's HDF5 filters (compressed chunks are copied "
@@ -133,25 +131,8 @@ class FileHeader:
                 f"({len(self.train_ids)} trains)")
 
     def write(self, out: h5py.File, progress: _Progress) -> None:
-        meta = out.create_group("METADATA")
-        meta["dataFormatVersion"] = _strings([FORMAT_VERSION])
-        sources = meta.create_group("dataSources")
-        sources["dataSourceId"] = _strings(self.data_sources)
-        sources["root"] = _strings([s.partition("/")[0] for s in self.data_sources])
-        sources["deviceId"] = _strings([s.partition("/")[2] for s in self.data_sources])
-        now = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        meta["creationDate"] = _strings([now])
-        meta["updateDate"] = _strings([now])
-        meta["dataWriter"] = _strings(["xfconvert"])
-        for name, value in _run_facts(self.files).items():
-            meta[name] = np.array([value], dtype=np.uint32)
-        meta["sequenceNumber"] = np.array([self.sequence], dtype=np.uint32)
-        timestamp, origin = _train_timing(self.files, self.train_ids)
-        index = out.create_group("INDEX")
-        index["trainId"] = self.train_ids.astype(np.uint64)
-        index["timestamp"] = timestamp
-        index["flag"] = np.ones(len(self.train_ids), dtype=np.int32)
-        index["origin"] = origin
+        write_metadata(out, self.data_sources, self.files, self.sequence)
+        write_train_index(out, self.train_ids, self.files)
         progress.advance(self.cost)
 
 
@@ -176,10 +157,7 @@ class IndexGroup:
                 f"{int(np.count_nonzero(self.counts))} of {len(self.counts)} trains")
 
     def write(self, out: h5py.File, progress: _Progress) -> None:
-        counts = self.counts.astype(np.uint64)
-        group = out.require_group(self.path)
-        group["first"] = np.cumsum(counts, dtype=np.uint64) - counts
-        group["count"] = counts
+        write_source_index(out.require_group(self.path), self.counts)
         progress.advance(self.cost)
 
 
@@ -243,11 +221,7 @@ class RunValue:
         return f"{self.path} (from {Path(self.file.filename).name})"
 
     def write(self, out: h5py.File, progress: _Progress) -> None:
-        try:
-            out.copy(self.file.file[self.path], self.path)
-        except (OSError, KeyError) as err:
-            raise FileStructureError(self.file.filename, f"cannot copy {self.path} ({err})",
-                                     self.source, self.key) from err
+        copy_run_values(out, self.file, [self.path], self.source, self.key)
         progress.advance(self.cost)
 
 
@@ -384,47 +358,6 @@ def write_items(items: list, path: Path, progress: _Progress, attrs: dict[str, s
         out.attrs.update(attrs)
         for item in items:
             item.write(out, progress)
-
-
-def _strings(values: Sequence[str]) -> np.ndarray:
-    return np.array([v.encode() for v in values], dtype="S") if values else \
-        np.zeros(0, dtype="S1")
-
-
-def _run_facts(files: Sequence[FileAccess]) -> dict[str, int]:
-    """proposalNumber and runNumber from the first input file recording them."""
-    facts: dict[str, int] = {}
-    for fa in files:
-        meta = fa.file.get("METADATA")
-        for name in ("proposalNumber", "runNumber"):
-            if name not in facts and meta is not None and name in meta:
-                facts[name] = int(np.asarray(meta[name][()]).ravel()[0])
-        if len(facts) == 2:
-            break
-    if "runNumber" not in facts:  # format 0.5 files record it only in their names
-        for fa in files:
-            match = _RUN_IN_NAME.search(Path(fa.filename).name)
-            if match:
-                facts["runNumber"] = int(match.group(1))
-                break
-    return facts
-
-
-def _train_timing(files: Sequence[FileAccess], train_ids: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """INDEX/timestamp and INDEX/origin of ``train_ids`` from the inputs (0 / -1 if unknown)."""
-    timestamp = np.zeros(len(train_ids), dtype=np.uint64)
-    origin = np.full(len(train_ids), -1, dtype=np.int32)
-    for fa in files:
-        index = fa.file["INDEX"]
-        pos = np.searchsorted(train_ids, fa.train_ids)
-        found = pos < len(train_ids)
-        found[found] = train_ids[pos[found]] == fa.train_ids[found]
-        for name, out in (("timestamp", timestamp), ("origin", origin)):
-            if name in index and index[name].shape == fa.raw_train_ids.shape:
-                values = index[name][()][fa.keep_mask]
-                out[pos[found]] = values[found]
-    return timestamp, origin
 
 
 # ---- datasets: layout, filters, attributes -----------------------------------------------
@@ -773,7 +706,7 @@ def _name_parts(header: FileHeader) -> tuple[str, int]:
     """File name prefix (RAW/CORR, as the inputs) and run number for sequence files."""
     names = [Path(fa.filename).name for fa in header.files]
     prefix = "CORR" if names and all(n.startswith("CORR-") for n in names) else "RAW"
-    return prefix, _run_facts(header.files).get("runNumber", 0)
+    return prefix, run_facts(header.files).get("runNumber", 0)
 
 
 # ---- public functions -------------------------------------------------------------------------

@@ -45,6 +45,8 @@ from ..exceptions import FileStructureError, OptionError
 from ..readers.chunks import DataChunk
 from ..readers.file_access import FileAccess
 from .base import ProgressCallback, WritePlan, atomic_output, convert, provenance
+from .euxfel_format import (FORMAT_VERSION, copy_run_values, write_metadata, write_source_index,
+                            write_train_index)
 from .vds_layout import PathOf, RowSpec, VirtualMapping, absolute_path, build_layout, \
     plan_mappings, relative_to
 
@@ -55,7 +57,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["VirtualOptions", "VirtualWriter", "get_virtual_dataset", "write_virtual"]
 
-FORMAT_VERSION = "1.0"
 
 
 @dataclass(frozen=True)
@@ -114,54 +115,31 @@ class IndexItem:
     """``INDEX/<source>[/<group>]/first,count`` over the output's trains."""
 
     path: str
-    first: np.ndarray
     count: np.ndarray
 
     def write(self, out: _Output) -> None:
-        group = out.group(self.path)
-        group["first"] = self.first
-        group["count"] = self.count
+        write_source_index(out.group(self.path), self.count)
 
     def __str__(self) -> str:
         return f"{self.path}: first/count, {int(self.count.sum())} entries"
 
 
 @dataclass(frozen=True)
-class TrainsItem:
-    """``INDEX/trainId``, ``timestamp`` (when the input has it) and ``flag``."""
-
-    train_ids: np.ndarray
-    timestamps: np.ndarray | None
-    flags: np.ndarray
-
-    def write(self, out: _Output) -> None:
-        index = out.group("INDEX")
-        index["trainId"] = self.train_ids
-        if self.timestamps is not None:
-            index["timestamp"] = self.timestamps
-        index["flag"] = self.flags
-
-    def __str__(self) -> str:
-        return f"INDEX/trainId: {len(self.train_ids)} trains"
-
-
-@dataclass(frozen=True)
-class MetadataItem:
-    """``METADATA``: format version and the data sources of the output."""
+class SkeletonItem:
+    """``METADATA`` (format, data sources, run facts) and ``INDEX/trainId`` with the
+    timestamps, flags and origins of the input files."""
 
     source_ids: tuple[str, ...]
+    train_ids: np.ndarray
+    files: tuple[FileAccess, ...]
 
     def write(self, out: _Output) -> None:
-        meta = out.group("METADATA")
-        meta["dataFormatVersion"] = np.array([FORMAT_VERSION.encode()])
-        sources = meta.require_group("dataSources")
-        ids = [s.encode() for s in self.source_ids]
-        sources["dataSourceId"] = np.array(ids, dtype="S")
-        sources["root"] = np.array([s.split(b"/", 1)[0] for s in ids], dtype="S")
-        sources["deviceId"] = np.array([s.split(b"/", 1)[1] for s in ids], dtype="S")
+        write_metadata(out.file, self.source_ids, self.files)
+        write_train_index(out.file, self.train_ids, self.files)
 
     def __str__(self) -> str:
-        return f"METADATA: format {FORMAT_VERSION}, {len(self.source_ids)} data sources"
+        return (f"METADATA: format {FORMAT_VERSION}, {len(self.source_ids)} data sources; "
+                f"INDEX/trainId: {len(self.train_ids)} trains")
 
 
 @dataclass(frozen=True)
@@ -173,14 +151,8 @@ class RunValuesItem:
     paths: tuple[str, ...] | None  # None: the whole RUN/<source> group
 
     def write(self, out: _Output) -> None:
-        src = self.file.file
         paths = (f"RUN/{self.source}",) if self.paths is None else self.paths
-        for path in paths:
-            try:
-                src.copy(src[path], out.file, name=path)
-            except (KeyError, OSError, RuntimeError) as err:
-                raise FileStructureError(self.file.filename, f"cannot copy {path} ({err})",
-                                         self.source) from err
+        copy_run_values(out.file, self.file, paths, self.source)
 
     def __str__(self) -> str:
         what = "all keys" if self.paths is None else f"{len(self.paths)} dataset(s)"
@@ -256,10 +228,8 @@ class _GroupPlan:
         return chunks, rows
 
     def index_item(self, is_control: bool, group: str) -> IndexItem:
-        count = self.counts
-        first = np.cumsum(count) - count
         path = f"INDEX/{self.source}" + ("" if is_control else f"/{group}")
-        return IndexItem(path, first.astype(np.uint64), count)
+        return IndexItem(path, self.counts)
 
     def dataset_item(self, data: "DataCollection", key: str) -> VirtualDatasetItem:
         chunks, rows = self.chunks_and_rows(key)
@@ -283,44 +253,12 @@ def _run_values_item(data: "DataCollection", source: str) -> RunValuesItem | Non
     return RunValuesItem(source, fa, paths) if paths else None
 
 
-def _trains_item(data: "DataCollection") -> TrainsItem:
-    """Train IDs of the selection, with timestamps and flags taken from the input files."""
-    tids = data.train_id_array
-    n = len(tids)
-    timestamps = np.zeros(n, dtype=np.uint64)
-    flags = np.ones(n, dtype=np.int32)
-    covered = np.zeros(n, dtype=bool)
-    any_timestamps = False
-    selected_files = [fa for s in sorted(data.all_sources) for fa in data.files_for_source(s)]
-    # Files of selected sources usually cover every train; others are opened only if not.
-    for fa in dict.fromkeys(selected_files + list(data.files)):
-        if covered.all():
-            break
-        if not len(fa.train_ids) or not n:
-            continue
-        pos = np.minimum(np.searchsorted(tids, fa.train_ids), n - 1)
-        new = (tids[pos] == fa.train_ids) & ~covered[pos]
-        if not new.any():
-            continue
-        covered[pos[new]] = True
-        n_raw = fa.raw_train_ids.size
-        try:
-            index = fa.file["INDEX"]
-            for name, out in (("timestamp", timestamps), ("flag", flags)):
-                if name in index and index[name].shape == (n_raw,):
-                    out[pos[new]] = index[name][()][fa.keep_mask][new]
-                    any_timestamps |= name == "timestamp"
-        except (KeyError, OSError) as err:
-            raise FileStructureError(fa.filename, f"unreadable INDEX ({err})") from err
-    return TrainsItem(tids.copy(), timestamps if any_timestamps else None, flags)
-
-
 def plan_virtual(data: "DataCollection") -> list[_Item]:
     """The items of a virtual-dataset file for ``data`` (empty if nothing is selected)."""
     sources = sorted(data.all_sources)
     if not sources:
         return []
-    items: list[_Item] = [_trains_item(data)]
+    items: list[_Item] = []
     source_ids: list[str] = []
     datasets: list[_Item] = []
     for source in sources:
@@ -338,7 +276,11 @@ def plan_virtual(data: "DataCollection") -> list[_Item]:
             run_item = _run_values_item(data, source)
             if run_item is not None:
                 items.append(run_item)
-    return [MetadataItem(tuple(source_ids))] + items + datasets
+    # Files of selected sources first: they usually hold every train's timestamp.
+    files = tuple(dict.fromkeys([fa for s in sources for fa in data.files_for_source(s)]
+                                + list(data.files)))
+    skeleton = SkeletonItem(tuple(source_ids), data.train_id_array.copy(), files)
+    return [skeleton] + items + datasets
 
 
 class VirtualWriter:
