@@ -75,3 +75,17 @@ def test_parse_trains():
     assert parse_trains(":-1:2") == slice(None, -1, 2)
     sel = parse_trains("id:10002:10005")
     assert isinstance(sel, ById) and sel.value == slice(10002, 10005, None)
+
+
+def test_skip_suspect_trains_flag(capsys, tmp_path):
+    from xfconvert.testing import make_damaged_file
+    (tmp_path / "r1").mkdir()
+    make_damaged_file(tmp_path / "r1" / "RAW-R0001-DA01-S00000.h5", "zero_train_id")
+    out = tmp_path / "out.h5"
+    code, _, err = run_cli(capsys, "convert", str(tmp_path / "r1"), "--to", "euxfel",
+                           "-o", str(out))
+    assert code == 1 and "--skip-suspect-trains" in err and not out.exists()
+    code, _, err = run_cli(capsys, "convert", str(tmp_path / "r1"), "--to", "euxfel",
+                           "-o", str(out), "--skip-suspect-trains")
+    assert code == 0, err
+    assert 0 not in H5File(out).train_ids and len(H5File(out).train_ids) == 9

@@ -23,9 +23,11 @@ from .progress import LazyProgress
 _SLICE = re.compile(r"^(id:)?(-?\d*):(-?\d*)(?::(\d+))?$")
 
 
-def open_input(path: Path):
+def open_input(path: Path, skip_suspect_trains: bool = False):
     """A run directory or a single file."""
-    return H5File(path) if path.is_file() else RunDirectory(path)
+    if path.is_file():
+        return H5File(path, skip_suspect_trains=skip_suspect_trains)
+    return RunDirectory(path, skip_suspect_trains=skip_suspect_trains)
 
 
 def parse_trains(text: str):
@@ -85,13 +87,14 @@ def build_convert_command() -> click.Command:
 
     @click.pass_context
     def run(ctx: click.Context, input_path: Path, to: str, output: Path,
-            select: tuple, trains: str | None, overwrite: bool, **writer_options) -> None:
+            select: tuple, trains: str | None, overwrite: bool, skip_suspect_trains: bool,
+            **writer_options) -> None:
         given = {k: v for k, v in writer_options.items() if v is not None}
         wrong = [k for k in given if to not in specs[k]["writers"]]
         if wrong:
             flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
             raise click.UsageError(f"{flags} does not apply to writer {to!r}.")
-        data = open_input(input_path)
+        data = open_input(input_path, skip_suspect_trains)
         if select:
             data = data.select(list(select))
         if trains:
@@ -112,6 +115,8 @@ def build_convert_command() -> click.Command:
         click.Option(["--trains", "trains"], default=None, metavar="SLICE",
                      help="START:STOP[:STEP] by index, or id:FIRST:STOP by train ID."),
         click.Option(["--overwrite"], is_flag=True, help="Replace an existing output."),
+        click.Option(["--skip-suspect-trains"], is_flag=True,
+                     help="Leave out trains with zero or out-of-order IDs instead of failing."),
     ] + [_make_option(name, spec) for name, spec in sorted(specs.items())]
     return click.Command("convert", callback=run, params=params,
                          help="Convert a run directory or file with one of the writers.")

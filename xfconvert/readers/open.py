@@ -43,7 +43,8 @@ def _check_train_ids(fa: FileAccess, skip_suspect_trains: bool) -> None:
         return
     raise FileStructureError(
         fa.filename,
-        problems.describe() + ". Pass skip_suspect_trains=True to use the other trains.",
+        problems.describe() + ". To use the other trains, pass skip_suspect_trains=True "
+        "(command line: --skip-suspect-trains).",
     )
 
 
