@@ -25,7 +25,6 @@ import os
 import resource
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -33,8 +32,8 @@ from typing import Any, Callable, Iterable, Iterator
 from xfconvert.writers.base import fsync_path
 
 __all__ = [
-    "parse_args", "bench_root", "cached_dataset", "warm_page_cache", "Measurement",
-    "measure", "measure_interleaved", "reset_file_access", "Table", "fmt_time", "fmt_bytes", "fmt_rate",
+    "parse_args", "bench_root", "cached_dataset", "slow_data_run", "warm_page_cache", "Measurement",
+    "measure_interleaved", "reset_file_access", "Table", "fmt_time", "fmt_bytes", "fmt_rate",
     "fmt_ratio", "max_rss_bytes", "print_footer", "release_freed_memory", "load_average",
     "ChildResult", "run_child", "measure_interleaved_mixed", "fsync_paths", "free_disk_bytes",
 ]
@@ -90,6 +89,21 @@ def cached_dataset(root: Path, name: str, params: dict[str, Any],
     elapsed = time.perf_counter() - t0
     stamp.write_text(wanted)
     return path, elapsed
+
+
+def slow_data_run(root: Path, n_sources: int, n_keys: int, n_trains: int
+                  ) -> tuple[Path, list[Path]]:
+    """A cached slow-data run (sources x keys x trains), page cache warmed; announces it."""
+    from xfconvert.testing import make_slow_data_run
+    params = dict(n_sources=n_sources, keys_per_source=n_keys, n_trains=n_trains)
+    run_dir, made = cached_dataset(root, "slow", params,
+                                   lambda p: make_slow_data_run(p, **params))
+    paths = sorted(run_dir.glob("*.h5"))
+    disk = warm_page_cache(paths)
+    print(f"slow: {n_sources} sources x {n_keys} keys x {n_trains} trains in {len(paths)} "
+          f"files, {fmt_bytes(disk)}" + (f", made in {made:.1f} s" if made else ", reused"),
+          flush=True)
+    return run_dir, paths
 
 
 def warm_page_cache(paths: Iterable[os.PathLike | str], block: int = 16 * MB) -> int:
@@ -151,45 +165,6 @@ def _rss_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
-class _Sampler(threading.Thread):
-    """Fallback when VmHWM cannot be reset: poll RSS from a thread."""
-
-    def __init__(self, interval: float = 0.002):
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.peak = _rss_bytes()
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            self._stop_event.wait(self.interval)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return max(self.peak, _rss_bytes())
-
-
-def peak_rss_increase(fn: Callable[[], Any]) -> int:
-    """Run ``fn`` once; the peak RSS reached during it minus the RSS before it, in bytes
-    (the result of ``fn`` is counted, then dropped)."""
-    release_freed_memory()
-    if _reset_peak():
-        before = _rss_bytes()
-        result = fn()
-        peak_kib = _status_kib("VmHWM")
-        peak = peak_kib * 1024 if peak_kib is not None else _rss_bytes()
-    else:
-        before = _rss_bytes()
-        sampler = _Sampler()
-        sampler.start()
-        result = fn()
-        peak = sampler.stop()
-    del result
-    return max(0, peak - before)
-
-
 def _load_libc():
     try:
         import ctypes
@@ -231,78 +206,13 @@ class Measurement:
         return f"Measurement(best={self.best:.4f}s, peak_rss={self.peak_rss / MB:.1f} MB)"
 
 
-def measure(fn: Callable[[], Any], *, repeats: int = 3,
-            setup: Callable[[], Any] | None = None) -> Measurement:
-    """Run ``fn`` once untimed (warm-up: imports, open handles), then ``repeats`` timed
-    runs. ``setup`` runs (untimed) before every run of ``fn``.
-
-    Peak memory is the largest increase of RSS during a timed run (the kernel's peak mark
-    is reset just before the clock starts and read just after it stops, so measuring costs
-    no time). Where that mark cannot be reset, RSS is polled from a thread during the
-    warm-up run instead, keeping the timed runs undisturbed.
-    """
-    if setup is not None:
-        setup()
-    can_reset = _reset_peak()
-    if can_reset:
-        result = fn()
-        del result
-        peak = 0
-    else:
-        peak = peak_rss_increase(fn)
-    times = []
-    for _ in range(repeats):
-        if setup is not None:
-            setup()
-        release_freed_memory()
-        if can_reset:
-            _reset_peak()
-            before = _rss_bytes()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-        if can_reset:
-            peak_kib = _status_kib("VmHWM")
-            if peak_kib is not None:
-                peak = max(peak, peak_kib * 1024 - before)
-        del result
-    return Measurement(min(times), times, peak)
-
-
 def measure_interleaved(ops: list[tuple[str, Callable[[], Any], Callable[[], Any] | None]],
                         *, repeats: int = 3) -> dict[str, Measurement]:
     """Like :func:`measure` for several operations ``(name, fn, setup)``, but the timed
     runs are interleaved (round 1 of every operation, then round 2...), so a change of
     machine load during the benchmark shifts the limit and the operations compared with
     it alike, instead of skewing their ratio."""
-    can_reset = _reset_peak()
-    peaks = {name: 0 for name, _, _ in ops}
-    times: dict[str, list[float]] = {name: [] for name, _, _ in ops}
-    for name, fn, setup in ops:  # warm-up round
-        if setup is not None:
-            setup()
-        if can_reset:
-            result = fn()
-            del result
-        else:
-            peaks[name] = peak_rss_increase(fn)
-    for _ in range(repeats):
-        for name, fn, setup in ops:
-            if setup is not None:
-                setup()
-            release_freed_memory()
-            if can_reset:
-                _reset_peak()
-                before = _rss_bytes()
-            t0 = time.perf_counter()
-            result = fn()
-            times[name].append(time.perf_counter() - t0)
-            if can_reset:
-                peak_kib = _status_kib("VmHWM")
-                if peak_kib is not None:
-                    peaks[name] = max(peaks[name], peak_kib * 1024 - before)
-            del result
-    return {name: Measurement(min(times[name]), times[name], peaks[name]) for name in times}
+    return measure_interleaved_mixed(ops, repeats=repeats)
 
 
 # ---- output ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (Table, bench_root, cached_dataset, fmt_bytes, fmt_rate,  # noqa: E402
+from _common import (slow_data_run, Table, bench_root, cached_dataset, fmt_bytes, fmt_rate,  # noqa: E402
                      fmt_ratio, fmt_time, measure_interleaved_mixed, parse_args, print_footer,
                      reset_file_access, run_child, warm_page_cache)
 
@@ -89,16 +89,8 @@ child_report = dict(rows=table.num_rows, columns=table.num_columns,
 
 
 def parquet(table: Table, root: Path, quick: bool, repeats: int, notes: list[str]) -> None:
-    from xfconvert.testing import make_slow_data_run
     n_sources, n_keys, n_trains = (5, 8, 2000) if quick else (50, 80, 50000)
-    params = dict(n_sources=n_sources, keys_per_source=n_keys, n_trains=n_trains)
-    run_dir, made = cached_dataset(root, "slow", params,
-                                   lambda p: make_slow_data_run(p, **params))
-    paths = sorted(run_dir.glob("*.h5"))
-    disk = warm_page_cache(paths)
-    print(f"slow: {n_sources} sources x {n_keys} keys x {n_trains} trains in {len(paths)} "
-          f"files, {fmt_bytes(disk)}" + (f", made in {made:.1f} s" if made else ", reused"),
-          flush=True)
+    run_dir, paths = slow_data_run(root, n_sources, n_keys, n_trains)
     env = {"XFCONVERT_CACHE_DIR": str(root / "user_cache")}
     limit_out = root / "limit.parquet"
     ours_out = root / "ours.parquet"

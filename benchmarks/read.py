@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (Table, bench_root, cached_dataset, fmt_bytes, fmt_rate,  # noqa: E402
+from _common import (slow_data_run, Table, bench_root, cached_dataset, fmt_bytes, fmt_rate,  # noqa: E402
                      fmt_ratio, fmt_time, measure_interleaved, parse_args, print_footer,
                      reset_file_access, warm_page_cache)
 
@@ -257,16 +257,8 @@ def value_paths(f: h5py.File) -> list[str]:
 
 def slow_data(table: Table, root: Path, quick: bool, repeats: int) -> None:
     from xfconvert import RunDirectory
-    from xfconvert.testing import make_slow_data_run
     n_sources, n_keys, n_trains = (5, 8, 1000) if quick else (50, 80, 30000)
-    params = dict(n_sources=n_sources, keys_per_source=n_keys, n_trains=n_trains)
-    run_dir, made = cached_dataset(root, "slow", params,
-                                   lambda p: make_slow_data_run(p, **params))
-    paths = sorted(run_dir.glob("*.h5"))
-    nbytes_disk = warm_page_cache(paths)
-    print(f"slow: {n_sources} sources x {n_keys} keys x {n_trains} trains in {len(paths)} "
-          f"files, {fmt_bytes(nbytes_disk)}" + (f", made in {made:.1f} s" if made
-                                                 else ", reused"), flush=True)
+    run_dir, paths = slow_data_run(root, n_sources, n_keys, n_trains)
 
     open_files = [h5py.File(p, "r") for p in paths]
     per_file = [(f, value_paths(f)) for f in open_files]

@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (MB, Table, bench_root, cached_dataset, fmt_bytes, fmt_rate,  # noqa: E402
+from _common import (slow_data_run, MB, Table, bench_root, cached_dataset, fmt_bytes, fmt_rate,  # noqa: E402
                      fmt_ratio, fmt_time, free_disk_bytes, fsync_paths,
                      measure_interleaved_mixed, parse_args, print_footer, reset_file_access,
                      run_child, warm_page_cache)
@@ -354,16 +354,8 @@ def cxi(table: Table, root: Path, run_dir: Path, repeats: int, notes: list[str])
 # ---- write_virtual of slow data ------------------------------------------------------------
 def slow_virtual(table: Table, root: Path, quick: bool, repeats: int, notes: list[str]) -> None:
     from xfconvert import RunDirectory
-    from xfconvert.testing import make_slow_data_run
     n_sources, n_keys, n_trains = (5, 8, 1000) if quick else (50, 80, 30000)
-    params = dict(n_sources=n_sources, keys_per_source=n_keys, n_trains=n_trains)
-    run_dir, made = cached_dataset(root, "slow", params,
-                                   lambda p: make_slow_data_run(p, **params))
-    paths = sorted(run_dir.glob("*.h5"))
-    disk = warm_page_cache(paths)
-    print(f"slow: {n_sources} sources x {n_keys} keys x {n_trains} trains in {len(paths)} "
-          f"files, {fmt_bytes(disk)}" + (f", made in {made:.1f} s" if made else ", reused"),
-          flush=True)
+    run_dir, paths = slow_data_run(root, n_sources, n_keys, n_trains)
 
     # The limit's listing (done once, untimed: the reader has it from its run map too).
     pieces: dict[str, list[tuple[str, tuple, np.dtype]]] = {}

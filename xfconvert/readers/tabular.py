@@ -71,6 +71,11 @@ def column_name(source: str, key: str, is_control: bool) -> str:
     return f"{source}/{key}"
 
 
+def has_table_type(dtype: np.dtype, entry_shape: tuple[int, ...]) -> bool:
+    """Whether a key's values fit a table column (no compound types, no object arrays)."""
+    return not (dtype.kind == "V" or (dtype.kind == "O" and entry_shape != ()))
+
+
 def _max_count(data: "DataCollection", source: str, group: str) -> int:
     best = 0
     tids = data.train_id_array
@@ -110,7 +115,7 @@ def table_columns(data: "DataCollection", *, timestamps: bool = False, scalars_o
             shape, dtype = kd.entry_shape, kd.dtype
             if scalars_only and shape != ():
                 continue
-            if dtype.kind == "V" or (dtype.kind == "O" and shape != ()):
+            if not has_table_type(dtype, shape):
                 continue
             group = FileAccess.index_group(sd.is_control, key)
             if group not in group_ok:
@@ -243,7 +248,7 @@ def entry_tables(data: "DataCollection") -> dict[tuple[str, str], list[Column]]:
             if not multi[group]:
                 continue
             kd = sd[key]
-            if kd.dtype.kind == "V" or (kd.dtype.kind == "O" and kd.entry_shape != ()):
+            if not has_table_type(kd.dtype, kd.entry_shape):
                 log.debug("Skipping %s %s: no table type for %s", source, key, kd.dtype)
                 continue
             tables.setdefault((source, group), []).append(
