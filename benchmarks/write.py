@@ -11,8 +11,9 @@ Limits, measured in the same run on the same files with the page cache warm:
   frames' ``image.data`` with ``read_direct`` of each contiguous run of selected entries
   into a preallocated buffer, writing it with h5py to a plain file and fsyncing it;
 * ``write_virtual_cxi`` of the 16-module run, then reads of 32 consecutive frames in one
-  call from the CXI stack beside ``read_direct`` of the same frames from the 16 module
-  files (both into preallocated buffers);
+  call from the CXI stack, with ``xfconvert.read_stack_frames`` and with h5py's
+  ``read_direct``, beside ``read_direct`` of the same frames from the 16 module files (all
+  into preallocated buffers);
 * ``write_virtual`` of a slow-data run (50 sources x 80 keys) beside h5py building the
   same virtual datasets (one ``VirtualLayout`` per dataset, one mapping per file).
 
@@ -262,7 +263,7 @@ def cxi(table: Table, root: Path, run_dir: Path, repeats: int, notes: list[str])
         table.separator()
         notes.append(f"cxi: not available ({why})")
         return
-    from xfconvert import RunDirectory
+    from xfconvert import RunDirectory, read_stack_frames
     from xfconvert.components import AGIPD1M
     run = RunDirectory(run_dir)
     det = AGIPD1M(run)
@@ -298,6 +299,10 @@ def cxi(table: Table, root: Path, run_dir: Path, repeats: int, notes: list[str])
 
     def cxi_bulk():
         for a in starts:
+            read_stack_frames(ds, a, a + block, out=cxi_buf)
+
+    def cxi_h5py():
+        for a in starts:
             ds.read_direct(cxi_buf, source_sel=np.s_[a:a + block])
 
     def cxi_single():
@@ -323,7 +328,7 @@ def cxi(table: Table, root: Path, run_dir: Path, repeats: int, notes: list[str])
 
     # Sanity: the stack holds the module frames (its module axis is the second one).
     module_read(starts[0], mod_buf)
-    ds.read_direct(cxi_buf, source_sel=np.s_[starts[0]:starts[0] + block])
+    read_stack_frames(ds, starts[0], starts[0] + block, out=cxi_buf)
     if cxi_buf.nbytes != mod_buf.nbytes:
         notes.append(f"cxi: stack {ds.name} {ds.shape} {ds.dtype}: {cxi_buf.nbytes} bytes per "
                      f"{block} frames, module files {mod_buf.nbytes}")
@@ -331,13 +336,15 @@ def cxi(table: Table, root: Path, run_dir: Path, repeats: int, notes: list[str])
         notes.append(f"cxi: stack {ds.name} {ds.shape}: values differ from the module files "
                      "(frame or module order?)")
     res = measure_interleaved_mixed([("direct", direct, None), ("bulk", cxi_bulk, None),
-                                     ("single", cxi_single, None)], repeats=repeats)
+                                     ("h5py", cxi_h5py, None), ("single", cxi_single, None)],
+                                    repeats=repeats)
     lim = res["direct"]
     label = f"CXI {len(starts)}x{block} frames"
     for name, m, goal in [
         ("limit: read_direct of the frames from 16 module files", lim, ""),
-        (f"CXI stack, {block} frames per call", res["bulk"], ">= 0.3"),
-        ("CXI stack, 1 frame per call (for comparison)", res["single"], ""),
+        (f"CXI stack, {block} frames per call, read_stack_frames", res["bulk"], ">= 0.3"),
+        (f"CXI stack, {block} frames per call, h5py read_direct", res["h5py"], ""),
+        ("CXI stack, 1 frame per call, h5py read_direct", res["single"], ""),
     ]:
         table.add(label, name, fmt_time(m.best), fmt_bytes(nbytes), fmt_rate(nbytes, m.best),
                   fmt_ratio(lim.best / m.best), "-", goal, fmt_bytes(m.peak_rss), "-")

@@ -6,7 +6,7 @@ import h5py
 import pandas as pd
 import xarray as xr
 
-from xfconvert import H5File
+from xfconvert import H5File, read_stack_frames
 
 
 def size(path: Path) -> str:
@@ -29,8 +29,9 @@ def main(out: Path) -> None:
     cxi = out / "agipd.cxi"
     with h5py.File(cxi, "r") as f:
         ds = f["entry_1/instrument_1/detector_1/data"]
+        first = read_stack_frames(ds, 0, 8)
         print(f"{cxi} ({size(cxi)}): CXI stack {ds.shape} {ds.dtype}, "
-              f"axes {ds.attrs['axes']}")
+              f"axes {ds.attrs['axes']}; frames 0-7 read back, mean {first.mean():.1f}")
     table = out / "slow.parquet"
     df = pd.read_parquet(table)
     print(f"{table} ({size(table)}): pandas table {df.shape[0]} trains x "

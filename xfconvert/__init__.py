@@ -13,7 +13,7 @@ from .exceptions import (FileStructureError, NoDataError, OptionError, OutputErr
                          TrainNotFoundError,
                          XfconvertError)
 from .readers import (DataChunk, DataCollection, FileAccess, H5File, KeyData, RunDirectory,
-                      SourceData, by_id, by_index, open_run)
+                      SourceData, by_id, by_index, open_run, read_stack_frames)
 
 __version__ = "0.1.0"
 
@@ -21,7 +21,7 @@ __all__ = [
     "AGIPD1M", "AGIPD500K", "DSSC1M", "JUNGFRAU", "LPD1M", "identify_multimod_detectors",
     "stack_detector_data",
     "DataChunk", "DataCollection", "FileAccess", "H5File", "KeyData", "RunDirectory",
-    "SourceData", "by_id", "by_index", "open_run",
+    "SourceData", "by_id", "by_index", "open_run", "read_stack_frames",
     "XfconvertError", "SourceNameError", "PropertyNameError", "TrainIDError",
     "FileStructureError", "NoDataError", "OptionError", "OutputError", "OutputExistsError",
     "TrainNotFoundError",

@@ -6,6 +6,7 @@ from .keydata import KeyData
 from .open import H5File, RunDirectory, open_run
 from .selection import by_id, by_index
 from .sourcedata import SourceData
+from .virtual_stack import read_stack_frames
 
 __all__ = ["DataChunk", "DataCollection", "FileAccess", "KeyData", "SourceData", "H5File",
-           "RunDirectory", "open_run", "by_id", "by_index"]
+           "RunDirectory", "open_run", "by_id", "by_index", "read_stack_frames"]
