@@ -300,9 +300,10 @@ def print_footer(started: float, repeats: int) -> None:
 
 
 # ---- operations measured in a child process -------------------------------------------
-# Peak memory of a whole conversion is most honestly the ru_maxrss of a process that does
+# Peak memory of a whole conversion is most honestly the peak RSS of a process that does
 # nothing else: the child imports and opens (untimed), resets its peak-RSS mark, then runs
-# the timed code, and reports its time, RSS before, peak increase and ru_maxrss.
+# the timed code, and reports its time, RSS before, peak increase and its own peak RSS
+# (VmHWM; not ru_maxrss, which after fork+exec also holds the parent's peak).
 _CHILD_CODE = r"""
 import gc, json, resource, sys, time
 def _kib(field):
@@ -317,6 +318,7 @@ _g = {'__name__': '__child__'}
 exec(compile(sys.argv[1], '<child setup>', 'exec'), _g)
 gc.collect()
 before = _kib('VmRSS')
+setup_hwm = _kib('VmHWM')  # this process's own peak (ru_maxrss can carry the parent's)
 try:
     with open('/proc/self/clear_refs', 'w') as fh:
         fh.write('5')
@@ -327,7 +329,8 @@ t0 = time.perf_counter()
 exec(compile(sys.argv[2], '<child timed>', 'exec'), _g)
 seconds = time.perf_counter() - t0
 hwm = _kib('VmHWM') if reset else None
-max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+max_rss = (max(setup_hwm, hwm) if hwm is not None and setup_hwm is not None
+           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 peak = (hwm if hwm is not None else max_rss) - (before or 0)
 print('@@XFCONVERT_CHILD@@' + json.dumps(dict(
     seconds=seconds, before=(before or 0) * 1024, peak_increase=max(0, peak) * 1024,
@@ -337,7 +340,7 @@ print('@@XFCONVERT_CHILD@@' + json.dumps(dict(
 
 class ChildResult:
     """What :func:`run_child` measured: seconds of the timed code, RSS before it, peak
-    RSS increase during it, the child's ru_maxrss, and ``child_report`` (any JSON value
+    RSS increase during it, the child's own peak RSS, and ``child_report`` (any JSON value
     the timed code put in that global)."""
 
     def __init__(self, seconds: float, before: int, peak_increase: int, max_rss: int,
@@ -379,7 +382,7 @@ def measure_interleaved_mixed(ops: list[tuple[str, Callable[[], Any], Callable[[
     """:func:`measure_interleaved` for operations of which some run in a child process:
     an ``fn`` that returns a :class:`ChildResult` (e.g. ``lambda: run_child(...)``) is
     timed and measured by the child (its time excludes starting Python and imports);
-    its Measurement also gets ``max_rss`` (largest ru_maxrss of the child) and
+    its Measurement also gets ``max_rss`` (largest peak RSS of the child) and
     ``before`` (child RSS before the timed code). Other ``fn`` are measured in-process
     as :func:`measure_interleaved` does (``max_rss`` is None for them)."""
     can_reset = _reset_peak()

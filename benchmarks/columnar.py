@@ -6,7 +6,7 @@ Limits, measured in the same run on the same files with the page cache warm:
   beside reading every ``CONTROL/.../value`` dataset with h5py into numpy, building one
   pyarrow Table (trainId + one column per key) in memory and writing it with
   ``pyarrow.parquet.write_table`` in one go (same row-group size, default codec). Both
-  run in child processes, so each one's peak RSS is its own ``ru_maxrss``; their times
+  run in child processes, so each one's peak RSS is its own; their times
   exclude starting Python, importing and opening/listing the files.
 * Zarr (writer ``zarr``) of a 16-module AGIPD run (~400 MB): beside h5py ``read_direct``
   of each module's ``image.data`` + ``zarr`` writes of the same array with the same
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     notes: list[str] = [
         "ratio: Parquet rows: our time / limit time (lower is better); Zarr rows: limit "
         "(1 process) time / time (higher is better).",
-        "peak RSS: ru_maxrss of the child process (Parquet); peak dRSS: increase during the "
+        "peak RSS: peak RSS of the child process (Parquet); peak dRSS: increase during the "
         "timed part (Zarr: this process only, not dask workers).",
     ]
     table = Table("Columnar exports", ["case", "operation", "best", "size", "speed", "ratio",
