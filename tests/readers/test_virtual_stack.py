@@ -22,7 +22,8 @@ JF = "SPB_IRDA_JF4M/DET/JNGFR{:02}:daqOutput"
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory) -> dict[str, str]:
     """CXI stacks with missing modules and trains over two sequence files:
-    AGIPD raw (data/gain axis), AGIPD corrected, JUNGFRAU with 3 and with 1 memory cell."""
+    AGIPD raw (data/gain axis), AGIPD corrected, JUNGFRAU with 3 and with 1 memory cell;
+    and write_virtual's output of the raw AGIPD run."""
     root = tmp_path_factory.mktemp("stacks")
     made = {}
     for corrected in (False, True):
@@ -31,8 +32,11 @@ def stacks(tmp_path_factory) -> dict[str, str]:
                            n_sequences=2, missing_modules=[2], corrected=corrected,
                            missing_trains={AGIPD.format(1): [10002, 10005]},
                            slow_data=False, seed=21 + corrected)
+        run = RunDirectory(run_dir)
         made[f"agipd-{'proc' if corrected else 'raw'}"] = write_virtual_cxi(
-            AGIPD1M(RunDirectory(run_dir)), root / f"agipd{int(corrected)}.cxi")
+            AGIPD1M(run), root / f"agipd{int(corrected)}.cxi")
+        if not corrected:  # not a stack: one virtual dataset per key, sources' rank
+            made["virtual"] = run.write_virtual(root / "virtual.h5")
     for cells in (3, 1):
         run_dir = make_run(root / f"jf{cells}", detector="jungfrau", n_modules=3,
                            module_shape=(4, 5), n_trains=8, memory_cells=cells,
@@ -74,6 +78,16 @@ def test_entry_prefix(stacks):
             assert _entry_prefix(f[f"{DET}/data"]) == prefix, which
 
 
+@pytest.mark.parametrize("path", [f"INSTRUMENT/{AGIPD.format(0)}/image/data",
+                                  f"INSTRUMENT/{AGIPD.format(1)}/image/trainId"])
+def test_virtual_datasets_that_are_not_stacks(stacks, path):
+    """write_virtual's datasets have their sources' rank: read as they are."""
+    with h5py.File(stacks["virtual"], "r") as f:
+        ds = f[path]
+        assert ds.is_virtual and _entry_prefix(ds) is None
+        np.testing.assert_array_equal(read_stack_frames(ds, 3, -2), ds[3:-2])
+
+
 @settings(max_examples=200, deadline=None)
 @given(first=st.integers(0, 60), n=st.integers(1, 60), per_entry=st.integers(1, 7))
 def test_pieces_cover_range_with_whole_entries_aligned(first, n, per_entry):
@@ -107,3 +121,4 @@ def test_plain_datasets(tmp_path):
         f["frames"] = values[:, 0]
         np.testing.assert_array_equal(read_stack_frames(f["stack"], 1, 6), values[1:6])
         np.testing.assert_array_equal(read_stack_frames(f["frames"], -3), values[-3:, 0])
+        assert _entry_prefix(f["stack"]) is None

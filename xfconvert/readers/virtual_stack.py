@@ -78,10 +78,10 @@ def read_stack_frames(dataset: h5py.Dataset, start: int | None = None,
     out = _output_array(out, shape, dataset.dtype)
     if n_frames == 0:
         return out
-    if not dataset.is_virtual or dataset.ndim < 3:
+    prefix = _entry_prefix(dataset)
+    if prefix is None:
         dataset.read_direct(out, np.s_[first:last])
         return out
-    prefix = _entry_prefix(dataset)
     for a, b, whole in _pieces(first, last, math.prod(prefix)):
         _read_piece(dataset, a, b, prefix if whole else None, out[a - first:b - first])
     return out
@@ -99,17 +99,24 @@ def _output_array(out: np.ndarray | None, shape: tuple[int, ...], dtype) -> np.n
     return out
 
 
-def _entry_prefix(dataset: h5py.Dataset) -> tuple[int, ...]:
+def _entry_prefix(dataset: h5py.Dataset) -> tuple[int, ...] | None:
     """Axes of a source entry before the frame axes (JUNGFRAU: ``(memory cells,)``;
-    XTDF detectors: ``()``), from the first mapping."""
+    XTDF detectors: ``()``), judged from the first mapping; None unless the dataset is a
+    stack (a virtual dataset of 3 or more axes whose first mapping fills one position of
+    axis 1 with entries of the frame shape), which ``read_direct`` reads well anyway."""
+    if not dataset.is_virtual or dataset.ndim < 3:
+        return None
     dcpl = dataset.id.get_create_plist()
-    frame_shape = tuple(dataset.shape[2:])
     if dcpl.get_virtual_count() == 0:
-        return ()
+        return None
+    low, high = dcpl.get_virtual_vspace(0).get_select_bounds()
+    if low[1] != high[1]:
+        return None
+    frame_shape = tuple(dataset.shape[2:])
     entry_shape = tuple(dcpl.get_virtual_srcspace(0).shape[1:])
     n_prefix = len(entry_shape) - len(frame_shape)
     if n_prefix < 0 or entry_shape[n_prefix:] != frame_shape or 0 in entry_shape:
-        return ()
+        return None
     return entry_shape[:n_prefix]
 
 
