@@ -50,24 +50,16 @@ def test_bad_train_ids_raise_unless_skipped(tmp_path, kind):
             assert kd.ndarray().shape[0] == kd.data_counts(labelled=False).sum()
 
 
-def test_index_past_end_raises_on_read(tmp_path):
-    path = make_damaged_file(tmp_path / "RAW-R0001-DA01-S00000.h5", "index_past_end")
+@pytest.mark.parametrize("kind, message", [("index_past_end", "past the end"),
+                                           ("index_length_mismatch", "entries")])
+def test_bad_index_raises_on_read(tmp_path, kind, message):
+    path = make_damaged_file(tmp_path / "RAW-R0001-DA01-S00000.h5", kind)
     data = H5File(path)
     source = [p.source for p in validate(path) if p.source][0]
-    with pytest.raises(FileStructureError, match="past the end") as info:
+    with pytest.raises(FileStructureError, match=message) as info:
         for key in data.keys_for_source(source):
             data[source, key].ndarray()
     assert str(path) in str(info.value) and source in str(info.value)
-
-
-def test_index_length_mismatch_raises_on_read(tmp_path):
-    path = make_damaged_file(tmp_path / "RAW-R0001-DA01-S00000.h5", "index_length_mismatch")
-    data = H5File(path)
-    source = [p.source for p in validate(path) if p.source][0]
-    with pytest.raises(FileStructureError, match="entries") as info:
-        for key in data.keys_for_source(source):
-            data[source, key].ndarray()
-    assert str(path) in str(info.value)
 
 
 def test_run_with_one_broken_file(tmp_path):
