@@ -95,3 +95,11 @@ class OutputError(XfconvertError, OSError):
 
 class OutputExistsError(OutputError, FileExistsError):
     """The output target exists and overwriting was not requested."""
+
+
+class DataNotFoundError(FileStructureError, FileNotFoundError):
+    """A run directory, proposal or data file that does not exist (or holds no files).
+
+    A ``FileNotFoundError``, as EXtra-data raises for a missing run, and a
+    :class:`FileStructureError` naming the path.
+    """
