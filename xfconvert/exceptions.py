@@ -103,3 +103,19 @@ class DataNotFoundError(FileStructureError, FileNotFoundError):
     A ``FileNotFoundError``, as EXtra-data raises for a missing run, and a
     :class:`FileStructureError` naming the path.
     """
+
+
+class OutputOverlapsInputError(OutputError):
+    """The output target is, contains or lies inside an input file or run directory.
+
+    Raised whatever ``overwrite`` says: replacing the target would destroy the data being
+    read. ``target`` and ``input_path`` are the two paths; ``relation`` says how they
+    overlap (``'is'``, ``'contains'`` or ``'lies inside'``).
+    """
+
+    def __init__(self, target: str, input_path: str, relation: str):
+        self.target = str(target)
+        self.input_path = str(input_path)
+        self.relation = relation
+        super().__init__(f"Refusing to write {self.target}: it {relation} the input "
+                         f"{self.input_path}; choose an output outside the input data.")

@@ -15,7 +15,8 @@ by ``xfconvert/schemas/writer_<name>.json``), and two methods:
 the options, plans, writes to ``<target>.tmp-<random>`` beside the target, fsyncs and
 renames into place. On any failure, Ctrl-C included, the temporary output is removed and
 nothing appears under the target name. It refuses to replace an existing target unless
-``overwrite=True``.
+``overwrite=True``, and never writes over, around or into its own input
+(:mod:`xfconvert.writers.guards`).
 
 Examples
 --------
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Protocol
 
 from ..exceptions import NoDataError, OptionError, OutputError, OutputExistsError
+from .guards import check_not_input
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +192,16 @@ def fsync_path(path, recursive: bool = True) -> None:
             os.close(fd)
 
 
-def check_target(target: Path, overwrite: bool) -> Path:
-    """Resolve ``target`` and check it can be written; raise OutputError otherwise."""
+def check_target(target: Path, overwrite: bool, inputs: Any = None) -> Path:
+    """Make ``target`` absolute and check it can be written; raise OutputError otherwise.
+
+    With ``inputs`` (the collection or component being written), also refuse a target
+    that is, contains or lies inside one of its input files or run directories
+    (:func:`xfconvert.writers.guards.check_not_input`), whatever ``overwrite`` says.
+    """
     target = Path(os.path.abspath(os.fspath(target)))
+    if inputs is not None:
+        check_not_input(target, inputs)
     parent = target.parent
     if not parent.exists():
         raise OutputError(f"Cannot write {target}: directory {parent} does not exist.")
@@ -207,14 +216,16 @@ def check_target(target: Path, overwrite: bool) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(target, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(target, *, overwrite: bool = False, inputs: Any = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it to ``target`` on success.
+
+    ``inputs`` (the data being written) is checked as by :func:`check_target`.
 
     The temporary output (file or directory) is removed on any exception, including
     KeyboardInterrupt. OS errors (full disk, permissions) become :class:`OutputError`
     naming the target.
     """
-    target = check_target(Path(target), overwrite)
+    target = check_target(Path(target), overwrite, inputs)
     tmp = target.with_name(f"{target.name}.tmp-{secrets.token_hex(4)}")
     try:
         yield tmp
@@ -273,14 +284,14 @@ def convert(data: Any, target, to: str | type = "euxfel", *, overwrite: bool = F
     from .registry import get_writer
     writer_cls = get_writer(to)
     opts = make_options(writer_cls, options)
-    target = check_target(Path(target), overwrite)
+    target = check_target(Path(target), overwrite, data)
     writer = writer_cls()
     plan = writer.plan(data, opts)
     if not plan.items:
         raise NoDataError(f"Nothing to write to {target}: the selection holds no data for "
                           f"writer {writer_cls.name!r}.")
     report = progress or _no_progress
-    with atomic_output(target, overwrite=overwrite) as tmp:
+    with atomic_output(target, overwrite=overwrite, inputs=data) as tmp:
         writer.write_plan(plan, tmp, report)
     log.info("Wrote %s with writer %s", target, writer_cls.name)
     return target

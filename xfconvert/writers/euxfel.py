@@ -801,7 +801,7 @@ def write_frames(component, filename, trains, pulses, *, overwrite: bool = False
     items = plan_file(data, compression, frame_masks=frame_masks)
     plan = WritePlan(data=data, options=EuXFELOptions(compression), items=items,
                      total=_total(items))
-    with atomic_output(filename, overwrite=overwrite) as tmp:
+    with atomic_output(filename, overwrite=overwrite, inputs=data) as tmp:
         write_items(plan.items, tmp, _Progress(progress or (lambda d, t: None), plan.total),
                     provenance(data, "euxfel-frames"))
     return Path(os.path.abspath(os.fspath(filename)))

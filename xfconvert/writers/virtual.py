@@ -394,7 +394,7 @@ def get_virtual_dataset(data: "DataCollection", source: str, key: str,
             os.unlink(target)
             raise
     else:
-        with atomic_output(filename, overwrite=True) as tmp:
+        with atomic_output(filename, overwrite=True, inputs=data) as tmp:
             write(tmp)
         target = os.path.abspath(os.fspath(filename))
     log.info("Virtual dataset %s written to %s", item.path, target)
