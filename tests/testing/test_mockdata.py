@@ -7,9 +7,12 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from xfconvert.exceptions import OptionError
 from xfconvert.testing import (
+    CHUNKINGS,
     DAMAGE_KINDS,
     DETECTORS,
     XGM,
@@ -86,7 +89,8 @@ def find_problems(path: Path) -> set[str]:
             problems.add("huge_train_id")
         for src in index_groups(f):
             first, count = first_count(f["INDEX"][src])
-            if len(first) != len(tids) or len(count) != len(tids):
+            # A per-source index may stop at the last real train (zero padding after it).
+            if len(first) != len(count) or len(first) not in (len(tids), len(real)):
                 problems.add("index_length_mismatch")
                 continue
             ends = first + count
@@ -563,3 +567,253 @@ def test_cli_slow_data_and_errors(tmp_path):
     assert bad.exit_code != 0 and "64x32" in bad.output
     bad = runner.invoke(cli_main, [str(tmp_path / "x"), "--missing-modules", "a,b"])
     assert bad.exit_code != 0
+
+
+# --- layouts of real DAQ files ---------------------------------------------------------------
+
+def all_data(path: Path) -> dict[str, np.ndarray]:
+    """Every CONTROL/INSTRUMENT dataset's indexed entries, keyed by path."""
+    out = {}
+    with h5py.File(path) as f:
+        for src in index_groups(f):
+            first, count = first_count(f["INDEX"][src])
+            n = int(count.sum())
+            for name, ds in datasets(f[data_group(src)]).items():
+                out[f"{src}/{name}"] = ds[:n]
+    return out
+
+
+def unallocated(ds: h5py.Dataset, entry: int) -> bool:
+    coord = (entry // ds.chunks[0] * ds.chunks[0],) + (0,) * (ds.ndim - 1)
+    return ds.id.get_chunk_info_by_coord(coord).byte_offset is None
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_index_length_real(tmp_path, legacy):
+    path = write_file(tmp_path / "f.h5", small_devices(), range(100, 105), pad_trains=11,
+                      index_length="real", legacy_index=legacy,
+                      missing_trains={AGIPD0: [104]})
+    with h5py.File(path) as f:
+        assert f["INDEX/trainId"][:].tolist() == [100, 101, 102, 103, 104] + [0] * 11
+        assert f["INDEX/flag"][:].tolist() == [1] * 5 + [0] * 11
+        for src in index_groups(f):
+            first, count = first_count(f["INDEX"][src])
+            assert len(first) == len(count) == 5, src
+        assert first_count(f[f"INDEX/{AGIPD0}/image"])[1].tolist() == [3, 3, 3, 3, 0]
+    assert find_problems(path) == set()
+
+
+def test_find_problems_still_sees_short_index(tmp_path):
+    path = write_file(tmp_path / "f.h5", small_devices(), range(100, 105), pad_trains=2,
+                      index_length="real")
+    with h5py.File(path, "r+") as f:
+        grp = f[f"INDEX/{MOTOR_NAME}"]
+        first, count = grp["first"][:3], grp["count"][:3]
+        del grp["first"], grp["count"]
+        grp["first"], grp["count"] = first, count
+    assert find_problems(path) == {"index_length_mismatch"}
+
+
+@pytest.mark.parametrize("chunking", CHUNKINGS)
+def test_pad_entries_leaves_chunks_unwritten(tmp_path, chunking):
+    devices = small_devices() + [Camera("CAM/X", shape=SHAPE)]
+    plain = write_file(tmp_path / "plain.h5", devices, range(100, 106), seed=4)
+    padded = write_file(tmp_path / "padded.h5", devices, range(100, 106), seed=4,
+                        pad_entries=9, chunking=chunking)
+    expect, got = all_data(plain), all_data(padded)
+    assert expect.keys() == got.keys()
+    for name in expect:
+        np.testing.assert_array_equal(got[name], expect[name], err_msg=name)
+    n_checked = 0
+    with h5py.File(padded) as f:
+        for src in index_groups(f):
+            n = int(first_count(f["INDEX"][src])[1].sum())
+            for name, ds in datasets(f[data_group(src)]).items():
+                assert ds.shape[0] == n + 9, (src, name)
+                assert ds.chunks is not None and ds.compression is None
+                # The chunk holding the last entry is wholly past the data.
+                assert unallocated(ds, n + 8), (src, name)
+                assert not unallocated(ds, n - 1), (src, name)
+                n_checked += 1
+    assert n_checked > 20
+    assert find_problems(padded) == set()
+
+
+def test_frame_chunking(tmp_path):
+    plain = write_file(tmp_path / "plain.h5", small_devices(), range(100, 104))
+    framed = write_file(tmp_path / "framed.h5", small_devices(), range(100, 104),
+                        chunking="frame")
+    with h5py.File(framed) as f:
+        for src in index_groups(f):
+            for name, ds in datasets(f[data_group(src)]).items():
+                assert ds.chunks == (1, *ds.shape[1:]) and ds.compression is None, name
+    expect, got = all_data(plain), all_data(framed)
+    for name in expect:
+        np.testing.assert_array_equal(got[name], expect[name], err_msg=name)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pad_trains=st.integers(0, 6), pad_entries=st.integers(0, 7),
+       index_length=st.sampled_from(["padded", "real"]), chunking=st.sampled_from(CHUNKINGS),
+       legacy=st.booleans(), n_trains=st.integers(1, 6))
+def test_layouts_never_change_values(tmp_path_factory, pad_trains, pad_entries, index_length,
+                                     chunking, legacy, n_trains):
+    d = tmp_path_factory.mktemp("layout")
+    tids = range(200, 200 + n_trains)
+    plain = write_file(d / "plain.h5", small_devices(), tids, legacy_index=legacy, seed=2)
+    other = write_file(d / "other.h5", small_devices(), tids, legacy_index=legacy, seed=2,
+                       pad_trains=pad_trains, pad_entries=pad_entries,
+                       index_length=index_length, chunking=chunking)
+    expect, got = all_data(plain), all_data(other)
+    assert expect.keys() == got.keys()
+    for name in expect:
+        np.testing.assert_array_equal(got[name], expect[name], err_msg=name)
+    assert find_problems(other) == set()
+
+
+def sources_in(path: Path) -> list[str]:
+    with h5py.File(path) as f:
+        meta = f["METADATA/dataSources"] if "dataSources" in f["METADATA"] else f["METADATA"]
+        return [s.decode() for s in meta["dataSourceId"][:] if s]
+
+
+@pytest.mark.parametrize("detector, corr_source", [
+    ("agipd", "SPB_DET_AGIPD1M-1/CORR/1CH0:output"),
+    ("lpd", "FXE_DET_LPD1M-1/CORR/1CH0:output"),
+    ("dssc", "SCS_DET_DSSC1M-1/CORR/1CH0:output"),
+    ("jungfrau", "SPB_IRDA_JF4M/CORR/JNGFR02:output"),
+])
+def test_corrected_2026_naming(tmp_path, detector, corr_source):
+    run = make_run(tmp_path / "r", detector=detector, n_modules=2, module_shape=SHAPE,
+                   n_trains=3, frames_per_train=2, memory_cells=2, slow_data=False,
+                   corrected=True, corrected_naming="2026")
+    files = sorted(run.glob("CORR-*.h5"))
+    assert len(files) == 2 and not list(run.glob("RAW-*"))
+    sources = sources_in(files[1])
+    assert all(s.startswith(f"INSTRUMENT/{corr_source}/") for s in sources), sources
+    key = "data/adc" if detector == "jungfrau" else "image/data"
+    with h5py.File(files[1]) as f:
+        assert f[f"INSTRUMENT/{corr_source}/{key}"].dtype == np.float32
+
+
+@pytest.mark.parametrize("label, expect", [
+    ("JNGFR", "SPB_IRDA_JF4M/{}/JNGFR02"),
+    ("MODULE_", "SPB_IRDA_JF4M/{}/MODULE_2"),
+    ("RECEIVER-", "SPB_IRDA_JF4M/{}/RECEIVER-2"),
+])
+def test_jungfrau_labels(tmp_path, label, expect):
+    run = make_run(tmp_path / "r", detector="jungfrau", n_modules=2, module_shape=SHAPE,
+                   n_trains=2, memory_cells=2, slow_data=False, corrected="both",
+                   corrected_naming="2026", jungfrau_label=label)
+    raw = sources_in(run / "RAW-R0001-JNGFR02-S00000.h5")
+    corr = sources_in(run / "CORR-R0001-JNGFR02-S00000.h5")
+    assert raw == [f"INSTRUMENT/{expect.format('DET')}:daqOutput/data"]
+    assert corr == [f"INSTRUMENT/{expect.format('CORR')}:output/data"]
+
+
+def test_raw_and_corrected_side_by_side(tmp_path):
+    run = make_run(tmp_path / "r", detector="agipd", n_modules=2, module_shape=SHAPE,
+                   n_trains=4, frames_per_train=2, corrected="both", corrected_naming="2026",
+                   n_sequences=2)
+    names = sorted(p.name for p in run.iterdir())
+    assert [n for n in names if n.startswith("CORR")] == [
+        "CORR-R0001-AGIPD00-S00000.h5", "CORR-R0001-AGIPD00-S00001.h5",
+        "CORR-R0001-AGIPD01-S00000.h5", "CORR-R0001-AGIPD01-S00001.h5"]
+    assert "RAW-R0001-DA01-S00000.h5" in names and "RAW-R0001-AGIPD01-S00001.h5" in names
+    raw = read_source(sorted(run.glob("RAW-*AGIPD00*")), f"INSTRUMENT/{AGIPD0}/image")
+    corr = read_source(sorted(run.glob("CORR-*AGIPD00*")),
+                       "INSTRUMENT/SPB_DET_AGIPD1M-1/CORR/0CH0:output/image")
+    assert raw["data"].dtype == np.uint16 and raw["data"].shape[1:] == (2, *SHAPE)
+    assert corr["data"].dtype == np.float32 and corr["data"].shape[1:] == SHAPE
+    np.testing.assert_array_equal(raw["trainId"][:, 0], corr["trainId"])
+
+
+def test_corrected_naming_errors(tmp_path):
+    with pytest.raises(OptionError, match="2026"):
+        make_run(tmp_path / "r", detector="agipd", corrected="both")
+    with pytest.raises(OptionError):
+        make_run(tmp_path / "r", detector="agipd", corrected="maybe")
+    with pytest.raises(OptionError):
+        DETECTORS["agipd"].device_name(0, corrected_naming="2025")
+    with pytest.raises(OptionError):
+        DETECTORS["jungfrau"].with_label("JF")
+
+
+@pytest.mark.parametrize("duplicates", ["identical", "conflicting"])
+def test_duplicate_trains(tmp_path, duplicates):
+    run = make_run(tmp_path / "r", n_trains=8, n_sequences=2, duplicate_trains=2,
+                   duplicates=duplicates, seed=6)
+    plain = make_run(tmp_path / "plain", n_trains=8, n_sequences=2, seed=6)
+    with h5py.File(run / "RAW-R0001-DA01-S00000.h5") as f0, \
+            h5py.File(run / "RAW-R0001-DA01-S00001.h5") as f1, \
+            h5py.File(plain / "RAW-R0001-DA01-S00001.h5") as fp:
+        t0, t1 = f0["INDEX/trainId"][:], f1["INDEX/trainId"][:]
+        assert t0.tolist() == list(range(10000, 10004))
+        assert t1.tolist() == list(range(10002, 10008))
+        for path in (f"CONTROL/{XGM_NAME}/beamPosition/ixPos/value",
+                     f"INSTRUMENT/{XGM_NAME}:output/data/intensityTD",
+                     f"CONTROL/{MOTOR_NAME}/actualPosition/value"):
+            same = np.array_equal(f0[path][2:4], f1[path][0:2])
+            assert same == (duplicates == "identical"), path
+            # Only the repeated trains differ.
+            np.testing.assert_array_equal(f1[path][2:], fp[path][:])
+        tid_path = f"INSTRUMENT/{XGM_NAME}:output/data/trainId"
+        np.testing.assert_array_equal(f0[tid_path][2:4], f1[tid_path][0:2])
+    with pytest.raises(OptionError):
+        make_run(tmp_path / "bad", duplicates="similar")
+
+
+def test_suspect_trains(tmp_path):
+    run = make_run(tmp_path / "r", detector="agipd", n_modules=1, module_shape=SHAPE,
+                   n_trains=6, flag_zero_trains=[10002],
+                   out_of_order_trains={10004: 9990}, seed=8)
+    with h5py.File(run / "RAW-R0001-DA01-S00000.h5") as f:
+        assert f["INDEX/trainId"][:].tolist() == [10000, 10001, 10002, 10003, 9990, 10005]
+        assert f["INDEX/flag"][:].tolist() == [1, 1, 0, 1, 1, 1]
+        tids = f[f"INSTRUMENT/{XGM_NAME}:output/data/trainId"][:]
+        assert tids.tolist() == f["INDEX/trainId"][:].tolist()
+    for other in ("RAW-R0001-DA02-S00000.h5", "RAW-R0001-AGIPD00-S00000.h5"):
+        with h5py.File(run / other) as f:
+            assert f["INDEX/trainId"][:].tolist() == list(range(10000, 10006))
+            assert f["INDEX/flag"][:].tolist() == [1] * 6
+
+
+def test_out_of_order_values_follow_train_id(tmp_path):
+    ordered = write_file(tmp_path / "a.h5", small_devices(), [100, 101, 102, 103], seed=1)
+    shuffled = write_file(tmp_path / "b.h5", small_devices(), [100, 103, 101, 102], seed=1,
+                          out_of_order=True)
+    a, b = all_data(ordered), all_data(shuffled)
+    key = f"{AGIPD0}/image/data"
+    np.testing.assert_array_equal(b[key][3:6], a[key][9:12])
+    np.testing.assert_array_equal(b[f"{MOTOR_NAME}/actualPosition/value"],
+                                  a[f"{MOTOR_NAME}/actualPosition/value"][[0, 3, 1, 2]])
+    with pytest.raises(OptionError, match="increasing"):
+        write_file(tmp_path / "c.h5", small_devices(), [100, 103, 101])
+    with pytest.raises(OptionError, match="unique"):
+        write_file(tmp_path / "c.h5", small_devices(), [100, 101, 100], out_of_order=True)
+    with pytest.raises(OptionError):
+        write_file(tmp_path / "c.h5", small_devices(), [100], chunking="gzip")
+    with pytest.raises(OptionError):
+        write_file(tmp_path / "c.h5", small_devices(), [100], index_length="short")
+
+
+def test_cli_daq_layout(tmp_path):
+    result = CliRunner().invoke(cli_main, [
+        str(tmp_path / "r"), "--detector", "lpd", "--trains", "4", "--module-shape", "8x8",
+        "--raw-and-corrected", "--corrected-naming", "2026", "--pad-trains", "3",
+        "--index-length", "real", "--pad-entries", "2", "--chunking", "frame",
+        "--sequences", "2", "--duplicate-trains", "1", "--duplicates", "conflicting",
+        "--flag-zero-trains", "10001"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "r"
+    assert (run / "CORR-R0001-LPD15-S00001.h5").exists()
+    with h5py.File(run / "RAW-R0001-DA01-S00001.h5") as f:
+        assert f["INDEX/trainId"][:].tolist() == [10001, 10002, 10003, 0, 0, 0]
+        assert len(f[f"INDEX/{MOTOR_NAME}/count"]) == 3
+        assert f["INDEX/flag"][:].tolist() == [0, 1, 1, 0, 0, 0]
+        ds = f[f"CONTROL/{MOTOR_NAME}/actualPosition/value"]
+        assert ds.shape == (5,) and ds.chunks == (1,) and unallocated(ds, 4)
+    result = CliRunner().invoke(cli_main, [str(tmp_path / "bad"), "--detector", "lpd",
+                                           "--raw-and-corrected"])
+    assert result.exit_code != 0

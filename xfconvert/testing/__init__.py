@@ -12,6 +12,13 @@ or single files from devices you choose::
     write_file('/tmp/RAW-R0001-DA01-S00000.h5', [XGM('SA1_XTD2_XGM/DOOCS/MAIN'),
                Motor('SPB_XTD9_MOTORS/MOTOR/STAGE_X')], range(10000, 10010))
 
+or runs laid out as the DAQ writes them (padded indexes, never-written chunks, one frame
+a chunk, 2026 corrected names, duplicate and suspect trains)::
+
+    make_run('/tmp/r0002', detector='agipd', corrected='both', corrected_naming='2026',
+             pad_trains=6, index_length='real', pad_entries=5, chunking='frame',
+             n_sequences=2, duplicate_trains=1, duplicates='conflicting')
+
 or files damaged in a known way (:data:`DAMAGE_KINDS`)::
 
     from xfconvert.testing import make_damaged_file
@@ -24,7 +31,9 @@ train (and frame) they belong to, never on how a run is split into files.
 """
 from .damage import DAMAGE_KINDS, damage_file, describe_damage, make_damaged_file
 from .devices import (
+    CORRECTED_NAMINGS,
     DETECTORS,
+    JUNGFRAU_LABELS,
     XGM,
     AGIPDModule,
     Camera,
@@ -41,21 +50,33 @@ from .devices import (
     Unit,
     XTDFModule,
 )
-from .files import FORMAT_VERSIONS, file_name, train_timestamps, write_file
-from .runs import make_run, make_slow_data_run, sequence_bounds
+from .files import (
+    CHUNKINGS,
+    FORMAT_VERSIONS,
+    INDEX_LENGTHS,
+    file_name,
+    train_timestamps,
+    write_file,
+)
+from .runs import DUPLICATES, make_run, make_slow_data_run, sequence_bounds
 
 __all__ = [
     "AGIPDModule",
+    "CHUNKINGS",
+    "CORRECTED_NAMINGS",
     "Camera",
     "DAMAGE_KINDS",
     "DETECTORS",
+    "DUPLICATES",
     "DSSCModule",
     "DetectorModule",
     "DetectorSpec",
     "Device",
     "FORMAT_VERSIONS",
     "Gauge",
+    "INDEX_LENGTHS",
     "JUNGFRAUModule",
+    "JUNGFRAU_LABELS",
     "Key",
     "LPDModule",
     "ManyKeysDevice",

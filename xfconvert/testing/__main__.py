@@ -3,6 +3,10 @@
 Examples
 --------
 ``python -m xfconvert.testing /tmp/r0001 --detector agipd --trains 20 --sequences 2``
+
+A DAQ-like layout with raw and 2026-named corrected data side by side:
+``python -m xfconvert.testing /tmp/r0002 --detector lpd --raw-and-corrected
+--corrected-naming 2026 --pad-trains 6 --index-length real --pad-entries 5 --chunking frame``
 """
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ from pathlib import Path
 
 import click
 
-from .devices import DETECTORS
-from .files import FORMAT_VERSIONS
-from .runs import make_run, make_slow_data_run
+from .devices import CORRECTED_NAMINGS, DETECTORS, JUNGFRAU_LABELS
+from .files import CHUNKINGS, FORMAT_VERSIONS, INDEX_LENGTHS
+from .runs import DUPLICATES, make_run, make_slow_data_run
 
 # Like the benchmark layout of make_slow_data_run: keys spread over up to 50 sources.
 _SLOW_DATA_SOURCES = 50
@@ -51,6 +55,26 @@ def _shape(ctx: click.Context, param: click.Parameter,
               show_default=True)
 @click.option("--legacy-index", is_flag=True, help="Write first/last/status indexes.")
 @click.option("--corrected", is_flag=True, help="Write corrected (CORR) detector data.")
+@click.option("--raw-and-corrected", is_flag=True,
+              help="Write raw and corrected detector data side by side (needs "
+                   "--corrected-naming 2026).")
+@click.option("--corrected-naming", type=click.Choice(CORRECTED_NAMINGS), default="legacy",
+              show_default=True, help="Corrected sources named like raw ones, or <DET>/CORR/...")
+@click.option("--jungfrau-label", type=click.Choice(sorted(JUNGFRAU_LABELS)), default="JNGFR",
+              show_default=True)
+@click.option("--pad-trains", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Zero train IDs appended to INDEX/trainId.")
+@click.option("--index-length", type=click.Choice(INDEX_LENGTHS), default="padded",
+              show_default=True, help="Per-source INDEX as long as the padded or real trains.")
+@click.option("--pad-entries", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Preallocated, never written entries past each dataset's data.")
+@click.option("--chunking", type=click.Choice(CHUNKINGS), default="default", show_default=True)
+@click.option("--duplicate-trains", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Trains each sequence file repeats from the one before.")
+@click.option("--duplicates", type=click.Choice(DUPLICATES), default="identical",
+              show_default=True)
+@click.option("--flag-zero-trains", callback=_int_list, default="",
+              help="Comma-separated train IDs flagged suspect (INDEX/flag 0) in DA01.")
 @click.option("--missing-modules", callback=_int_list, default="",
               help="Comma-separated module numbers to leave out, e.g. 3,5.")
 @click.option("--module-shape", callback=_shape, default=None,
@@ -60,6 +84,9 @@ def _shape(ctx: click.Context, param: click.Parameter,
               help="Instead, write a slow-data benchmark run with about this many keys.")
 def main(outdir: Path, detector: str | None, trains: int, frames: int | None,
          sequences: int, format_version: str, legacy_index: bool, corrected: bool,
+         raw_and_corrected: bool, corrected_naming: str, jungfrau_label: str,
+         pad_trains: int, index_length: str, pad_entries: int, chunking: str,
+         duplicate_trains: int, duplicates: str, flag_zero_trains: tuple[int, ...],
          missing_modules: tuple[int, ...], module_shape: tuple[int, int] | None, seed: int,
          slow_data_keys: int | None) -> None:
     """Write a mock European XFEL run into OUTDIR."""
@@ -76,7 +103,13 @@ def main(outdir: Path, detector: str | None, trains: int, frames: int | None,
                            memory_cells=frames or _DEFAULT_MEMORY_CELLS,
                            n_sequences=sequences,
                            format_version=format_version, legacy_index=legacy_index,
-                           corrected=corrected, missing_modules=missing_modules,
+                           corrected="both" if raw_and_corrected else corrected,
+                           corrected_naming=corrected_naming, jungfrau_label=jungfrau_label,
+                           pad_trains=pad_trains, index_length=index_length,
+                           pad_entries=pad_entries, chunking=chunking,
+                           duplicate_trains=duplicate_trains, duplicates=duplicates,
+                           flag_zero_trains=flag_zero_trains,
+                           missing_modules=missing_modules,
                            module_shape=module_shape, seed=seed)
     total = 0
     for file in sorted(run_dir.glob("*.h5")):

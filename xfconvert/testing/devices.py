@@ -30,6 +30,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence, Union
 
+from ..exceptions import OptionError
+
 Dim = Union[int, str]
 
 # How a key's values are made; everything but 'random' is meaningful to readers.
@@ -341,21 +343,28 @@ def _xtdf_channels(raw: bool, stages: int, has_gain: bool, high: int) -> dict:
 class DetectorModule(Device):
     """One module of a multi-module detector, raw or corrected.
 
-    Subclasses declare ``RAW_CHANNELS`` and ``CORR_CHANNELS``; pixel dimensions are
-    named ``'ss'`` (slow scan) and ``'fs'`` (fast scan) in key shapes.
+    Subclasses declare ``RAW_CHANNELS`` and ``CORR_CHANNELS`` (one channel each); pixel
+    dimensions are named ``'ss'`` (slow scan) and ``'fs'`` (fast scan) in key shapes.
+    ``channel`` renames the channel, e.g. to ``'output'`` for corrected data named the
+    2026 way (``<DET>/CORR/<n>CH0:output``).
     """
 
     RAW_CHANNELS: ClassVar[Mapping[str, Mapping[str, tuple[Key, ...]]]] = {}
     CORR_CHANNELS: ClassVar[Mapping[str, Mapping[str, tuple[Key, ...]]]] = {}
 
     def __init__(self, name: str, corrected: bool = False,
-                 module_shape: tuple[int, int] | None = None, **dims: int):
+                 module_shape: tuple[int, int] | None = None, channel: str | None = None,
+                 **dims: int):
         ss, fs = module_shape or (self.DIMS["ss"], self.DIMS["fs"])
         super().__init__(name, ss=ss, fs=fs, **dims)
         self.corrected = corrected
+        self.channel = channel
 
     def _channel_templates(self) -> Mapping[str, Mapping[str, tuple[Key, ...]]]:
-        return self.CORR_CHANNELS if self.corrected else self.RAW_CHANNELS
+        channels = self.CORR_CHANNELS if self.corrected else self.RAW_CHANNELS
+        if self.channel is None:
+            return channels
+        return {self.channel: groups for groups in channels.values()}
 
 
 class XTDFModule(DetectorModule):
@@ -375,6 +384,9 @@ class XTDFModule(DetectorModule):
     module_shape : tuple of int, optional
         Pixel shape (slow, fast scan) of one module; default the real geometry.
 
+    channel : str, optional
+        Channel name; default ``'xtdf'``.
+
     Examples
     --------
     >>> m = AGIPDModule('SPB_DET_AGIPD1M-1/DET/0CH0', frames_per_train=2, module_shape=(8, 4))
@@ -382,13 +394,16 @@ class XTDFModule(DetectorModule):
     (2, 8, 4)
     >>> m.entries_per_train('image')
     2
+    >>> AGIPDModule('SPB_DET_AGIPD1M-1/CORR/0CH0', corrected=True,
+    ...             channel='output').instrument_sources()
+    ['SPB_DET_AGIPD1M-1/CORR/0CH0:output']
     """
 
     ENTRIES_PER_TRAIN = {"image": "frames"}
 
     def __init__(self, name: str, frames_per_train: int = 4, corrected: bool = False,
-                 module_shape: tuple[int, int] | None = None):
-        super().__init__(name, corrected, module_shape, frames=frames_per_train)
+                 module_shape: tuple[int, int] | None = None, channel: str | None = None):
+        super().__init__(name, corrected, module_shape, channel, frames=frames_per_train)
 
 
 class AGIPDModule(XTDFModule):
@@ -445,6 +460,8 @@ class JUNGFRAUModule(DetectorModule):
         Write corrected (float32 ``adc`` plus ``mask``) rather than raw keys.
     module_shape : tuple of int, optional
         Pixel shape of one module; default (512, 1024).
+    channel : str, optional
+        Channel name; default ``'daqOutput'``.
 
     Examples
     --------
@@ -458,19 +475,35 @@ class JUNGFRAUModule(DetectorModule):
     DIMS = {"cells": 16, "ss": 512, "fs": 1024}
 
     def __init__(self, name: str, memory_cells: int = 16, corrected: bool = False,
-                 module_shape: tuple[int, int] | None = None):
-        super().__init__(name, corrected, module_shape, cells=memory_cells)
+                 module_shape: tuple[int, int] | None = None, channel: str | None = None):
+        super().__init__(name, corrected, module_shape, channel, cells=memory_cells)
+
+
+# Corrected data naming: 'legacy' keeps the raw source names (float data), '2026' is
+# <DET>/CORR/<module>:output.
+CORRECTED_NAMINGS = ("legacy", "2026")
+
+# How JUNGFRAU modules are labelled in source names (<DET>/DET/<label>); all occur.
+JUNGFRAU_LABELS = {"JNGFR": "JNGFR{m:02}", "MODULE_": "MODULE_{m}", "RECEIVER-": "RECEIVER-{m}"}
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
     """How a multi-module detector's modules are named and stored.
 
+    ``device_pattern`` names raw modules (and corrected ones in the legacy naming);
+    ``corr_pattern`` names corrected modules in the 2026 naming, whose channel is
+    ``corr_channel``.
+
     Examples
     --------
     >>> spec = DETECTORS['agipd']
     >>> spec.device_name(3), spec.file_tag(3)
     ('SPB_DET_AGIPD1M-1/DET/3CH0', 'AGIPD03')
+    >>> spec.device_name(3, corrected_naming='2026'), spec.channel('2026')
+    ('SPB_DET_AGIPD1M-1/CORR/3CH0', 'output')
+    >>> DETECTORS['jungfrau'].with_label('RECEIVER-').device_name(2)
+    'SPB_IRDA_JF4M/DET/RECEIVER-2'
     """
 
     module_class: type
@@ -478,10 +511,23 @@ class DetectorSpec:
     device_pattern: str
     tag_pattern: str
     first_module: int = 0
+    corr_pattern: str = ""
+    corr_channel: str = "output"
 
-    def device_name(self, module: int) -> str:
-        """Karabo device id of module number ``module``."""
-        return self.device_pattern.format(m=module)
+    def device_name(self, module: int, corrected_naming: str = "legacy") -> str:
+        """Karabo device id of module number ``module``.
+
+        With ``corrected_naming='2026'`` the name of its corrected data since 2026.
+        """
+        if corrected_naming not in CORRECTED_NAMINGS:
+            raise OptionError(f"corrected_naming must be one of {CORRECTED_NAMINGS}, "
+                             f"not {corrected_naming!r}")
+        pattern = self.corr_pattern if corrected_naming == "2026" else self.device_pattern
+        return pattern.format(m=module)
+
+    def channel(self, corrected_naming: str = "legacy") -> str | None:
+        """Channel of corrected data in ``corrected_naming`` (None: the module's own)."""
+        return self.corr_channel if corrected_naming == "2026" else None
 
     def file_tag(self, module: int) -> str:
         """The aggregator part of the module's file names."""
@@ -492,12 +538,25 @@ class DetectorSpec:
         n = self.n_modules if n_modules is None else n_modules
         return range(self.first_module, self.first_module + n)
 
+    def with_label(self, label: str) -> DetectorSpec:
+        """This JUNGFRAU spec with modules labelled the :data:`JUNGFRAU_LABELS` way ``label``."""
+        if label not in JUNGFRAU_LABELS:
+            raise OptionError(f"label must be one of {sorted(JUNGFRAU_LABELS)}, not {label!r}")
+        det = self.device_pattern.split("/", 1)[0]
+        fmt = JUNGFRAU_LABELS[label]
+        return dataclasses.replace(self, device_pattern=f"{det}/DET/{fmt}",
+                                   corr_pattern=f"{det}/CORR/{fmt}")
+
 
 DETECTORS: dict[str, DetectorSpec] = {
-    "agipd": DetectorSpec(AGIPDModule, 16, "SPB_DET_AGIPD1M-1/DET/{m}CH0", "AGIPD{m:02}"),
-    "agipd500k": DetectorSpec(AGIPDModule, 8, "HED_DET_AGIPD500K2G/DET/{m}CH0", "AGIPD{m:02}"),
-    "lpd": DetectorSpec(LPDModule, 16, "FXE_DET_LPD1M-1/DET/{m}CH0", "LPD{m:02}"),
-    "dssc": DetectorSpec(DSSCModule, 16, "SCS_DET_DSSC1M-1/DET/{m}CH0", "DSSC{m:02}"),
+    "agipd": DetectorSpec(AGIPDModule, 16, "SPB_DET_AGIPD1M-1/DET/{m}CH0", "AGIPD{m:02}",
+                          corr_pattern="SPB_DET_AGIPD1M-1/CORR/{m}CH0"),
+    "agipd500k": DetectorSpec(AGIPDModule, 8, "HED_DET_AGIPD500K2G/DET/{m}CH0", "AGIPD{m:02}",
+                              corr_pattern="HED_DET_AGIPD500K2G/CORR/{m}CH0"),
+    "lpd": DetectorSpec(LPDModule, 16, "FXE_DET_LPD1M-1/DET/{m}CH0", "LPD{m:02}",
+                        corr_pattern="FXE_DET_LPD1M-1/CORR/{m}CH0"),
+    "dssc": DetectorSpec(DSSCModule, 16, "SCS_DET_DSSC1M-1/DET/{m}CH0", "DSSC{m:02}",
+                         corr_pattern="SCS_DET_DSSC1M-1/CORR/{m}CH0"),
     "jungfrau": DetectorSpec(JUNGFRAUModule, 8, "SPB_IRDA_JF4M/DET/JNGFR{m:02}", "JNGFR{m:02}",
-                             first_module=1),
+                             first_module=1, corr_pattern="SPB_IRDA_JF4M/CORR/JNGFR{m:02}"),
 }

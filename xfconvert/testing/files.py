@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import time
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -30,6 +31,21 @@ from ..exceptions import OptionError
 from .devices import Device, Key
 
 FORMAT_VERSIONS = ("0.5", "1.0", "1.2", "1.3")
+
+# How data datasets are chunked: 'default' keeps small keys contiguous and big per-entry
+# keys one entry a chunk; 'frame' gives every INSTRUMENT/CONTROL dataset one entry a chunk,
+# uncompressed, as the DAQ (and EXtra-data's mock generator) write them.
+CHUNKINGS = ("default", "frame")
+
+# Per-source INDEX first/count as long as INDEX/trainId ('padded') or only as long as the
+# real trains ('real'); the DAQ writes both.
+INDEX_LENGTHS = ("padded", "real")
+
+# Entries per chunk of otherwise contiguous datasets when they are preallocated.
+PREALLOC_CHUNK_ENTRIES = 4
+
+# Mixed into the seed of the values of 'conflicting' duplicate trains.
+_CONFLICT_SEED = 0x5EED
 
 # Train 0 is at the start of 2024; trains are 100 ms apart.
 EPOCH_NS = 1_704_067_200 * 10 ** 9
@@ -42,6 +58,9 @@ METADATA_PADDING = 3
 _BLOCK_ELEMENTS = 2 ** 23
 
 _PULSE_ID_STEP = 4
+
+# Shape and dtype of CONTROL timestamps (their values come from train_timestamps).
+_TIMESTAMP = Key("timestamp", "uint64")
 
 
 def file_name(tag: str, sequence: int = 0, run_number: int = 1, corrected: bool = False) -> str:
@@ -100,16 +119,16 @@ def _entry_values(key: Key, stream: np.ndarray, train_ids: np.ndarray,
                   per_train: int) -> np.ndarray:
     """Values of ``key`` for every entry of ``train_ids`` (a block of trains with data).
 
-    ``train_ids`` must be sorted; the result has ``len(train_ids) * per_train`` entries.
+    The result has ``len(train_ids) * per_train`` entries, in the order of ``train_ids``.
     """
     n_entries = len(train_ids) * per_train
     out_shape = (n_entries, *key.shape)
     if key.fill == "random":
         size = int(np.prod(key.shape, dtype=np.int64))
-        first, last = int(train_ids[0]), int(train_ids[-1])
+        first, last = int(train_ids.min()), int(train_ids.max())
         span = last - first + 1
         raw = _raw(stream, first * per_train * size, span * per_train * size)
-        raw = raw.reshape(span, per_train * size)[train_ids - first]
+        raw = raw.reshape(span, per_train * size)[(train_ids - first).astype(np.intp)]
         return _to_dtype(raw.reshape(out_shape), key)
     dtype = np.dtype(key.dtype)
     if key.fill == "constant":
@@ -137,26 +156,62 @@ def _train_blocks(train_ids: np.ndarray, per_train: int, key: Key) -> list[np.nd
     return np.split(train_ids, starts)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How a file's data datasets are stored (see :func:`write_file`)."""
+
+    chunking: str = "default"
+    pad_entries: int = 0
+    conflict_trains: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    conflict_seed: int = 0
+
+    def create(self, group: h5py.Group, path: str, key: Key, n_entries: int,
+               preallocate: bool) -> h5py.Dataset:
+        pad = self.pad_entries if preallocate else 0
+        shape = (n_entries + pad, *key.shape)
+        if key.chunked or self.chunking == "frame":
+            chunks: tuple[int, ...] | None = (1, *key.shape)
+        elif pad:
+            chunks = (PREALLOC_CHUNK_ENTRIES, *key.shape)
+        else:
+            chunks = None
+        if chunks is None:
+            return group.create_dataset(path, shape=shape, dtype=key.dtype)
+        return group.create_dataset(path, shape=shape, dtype=key.dtype, chunks=chunks,
+                                    maxshape=(None, *key.shape))
+
+
 def _write_key(group: h5py.Group, path: str, key: Key, stream: np.ndarray,
-               train_ids: np.ndarray, per_train: int, with_units: bool) -> h5py.Dataset:
+               train_ids: np.ndarray, per_train: int, with_units: bool,
+               layout: _Layout = _Layout(), preallocate: bool = False) -> h5py.Dataset:
     n_entries = len(train_ids) * per_train
-    shape = (n_entries, *key.shape)
-    if key.chunked:
-        ds = group.create_dataset(path, shape=shape, dtype=key.dtype,
-                                  chunks=(1, *key.shape), maxshape=(None, *key.shape))
-    else:
-        ds = group.create_dataset(path, shape=shape, dtype=key.dtype)
+    ds = layout.create(group, path, key, n_entries, preallocate)
     if n_entries:
         pos = 0
         for block in _train_blocks(train_ids, per_train, key):
             values = _entry_values(key, stream, block, per_train)
             ds[pos:pos + len(values)] = values
             pos += len(values)
+        if key.fill == "random" and len(layout.conflict_trains):
+            _overwrite_conflicts(ds, key, stream, train_ids, per_train, layout)
     if with_units and key.unit is not None:
         ds.attrs["unitName"] = key.unit.name
         ds.attrs["unitSymbol"] = key.unit.symbol
         ds.attrs["metricPrefixSymbol"] = key.unit.prefix
     return ds
+
+
+def _overwrite_conflicts(ds: h5py.Dataset, key: Key, stream: np.ndarray,
+                         train_ids: np.ndarray, per_train: int, layout: _Layout) -> None:
+    # Conflicting duplicates: the same train IDs, values from another stream.
+    chosen = np.flatnonzero(np.isin(train_ids, layout.conflict_trains))
+    if not len(chosen):
+        return
+    other = stream.copy()
+    other[1] ^= np.uint64(layout.conflict_seed)
+    values = _entry_values(key, other, train_ids[chosen], per_train)
+    for i, pos in enumerate(chosen):
+        ds[pos * per_train:(pos + 1) * per_train] = values[i * per_train:(i + 1) * per_train]
 
 
 def _write_index(index: h5py.Group, source_path: str, counts: np.ndarray, pad_trains: int,
@@ -217,14 +272,21 @@ def _with_data(source: str, train_ids: np.ndarray,
 
 
 def _check_args(devices: Sequence[Device], train_ids: np.ndarray, format_version: str,
-                pad_trains: int, control_every: int) -> None:
+                pad_trains: int, control_every: int, out_of_order: bool, chunking: str,
+                index_length: str, pad_entries: int) -> None:
     if format_version not in FORMAT_VERSIONS:
         raise OptionError(f"format_version must be one of {FORMAT_VERSIONS}, "
                           f"not {format_version!r}")
-    if len(train_ids) and (train_ids[0] == 0 or np.any(np.diff(train_ids.astype(np.int64)) <= 0)):
-        raise OptionError("train_ids must be positive and strictly increasing")
-    if pad_trains < 0 or control_every < 1:
-        raise OptionError("pad_trains must be >= 0 and control_every >= 1")
+    if chunking not in CHUNKINGS:
+        raise OptionError(f"chunking must be one of {CHUNKINGS}, not {chunking!r}")
+    if index_length not in INDEX_LENGTHS:
+        raise OptionError(f"index_length must be one of {INDEX_LENGTHS}, not {index_length!r}")
+    if len(train_ids) and (train_ids.min() == 0 or len(np.unique(train_ids)) < len(train_ids)):
+        raise OptionError("train_ids must be positive and unique")
+    if not out_of_order and np.any(np.diff(train_ids.astype(np.int64)) <= 0):
+        raise OptionError("train_ids must be strictly increasing (unless out_of_order=True)")
+    if pad_trains < 0 or pad_entries < 0 or control_every < 1:
+        raise OptionError("pad_trains and pad_entries must be >= 0 and control_every >= 1")
     names = [d.name for d in devices]
     if len(set(names)) != len(names):
         raise OptionError(f"Device names must be unique: {names}")
@@ -234,7 +296,10 @@ def write_file(path: str | Path, devices: Sequence[Device], train_ids: Iterable[
                format_version: str = "1.0", legacy_index: bool = False, pad_trains: int = 0,
                seed: int = 0, missing_trains: Mapping[str, Iterable[int]] | None = None,
                control_every: int = 1, run_number: int = 1, proposal: int = 700000,
-               sequence: int = 0, run_start_train: int | None = None) -> Path:
+               sequence: int = 0, run_start_train: int | None = None,
+               index_length: str = "padded", pad_entries: int = 0, chunking: str = "default",
+               flag_zero_trains: Iterable[int] = (), out_of_order: bool = False,
+               conflict_trains: Iterable[int] = ()) -> Path:
     """Write one EuXFEL HDF5 file holding ``devices`` for ``train_ids``.
 
     Parameters
@@ -250,7 +315,7 @@ def write_file(path: str | Path, devices: Sequence[Device], train_ids: Iterable[
     legacy_index : bool
         Write ``first/last/status`` index datasets instead of ``first/count``.
     pad_trains : int
-        Zero train IDs appended to ``INDEX/trainId`` (count 0 for every source).
+        Zero train IDs appended to ``INDEX/trainId``, as the DAQ preallocates it.
     seed : int
         Seed of the random values.
     missing_trains : mapping of str to iterable of int, optional
@@ -263,6 +328,23 @@ def write_file(path: str | Path, devices: Sequence[Device], train_ids: Iterable[
     run_start_train : int, optional
         Train whose control values are stored in the RUN section; default the first of
         ``train_ids``.  Pass the run's first train so all sequence files agree.
+    index_length : {'padded', 'real'}
+        Per-source ``INDEX/.../first|count`` as long as the padded ``INDEX/trainId``
+        (count 0 in the padding) or only as long as the real trains.
+    pad_entries : int
+        Preallocate every CONTROL and INSTRUMENT data dataset this many entries past its
+        data, chunked, and leave the chunks past the last written one unwritten.
+    chunking : {'default', 'frame'}
+        'default': big per-entry keys one entry a chunk, the rest contiguous; 'frame':
+        every data dataset one entry a chunk, uncompressed (the DAQ's layout).
+    flag_zero_trains : iterable of int
+        Trains marked suspect with ``INDEX/flag == 0`` (format >= 1.0).
+    out_of_order : bool
+        Accept ``train_ids`` that are not increasing (suspect trains as the DAQ writes
+        them when a train ID comes from outside the time server).
+    conflict_trains : iterable of int
+        Trains whose random values are drawn from another stream, so that the same train
+        in another file of the same source holds different data.
 
     Returns
     -------
@@ -279,17 +361,34 @@ def write_file(path: str | Path, devices: Sequence[Device], train_ids: Iterable[
     >>> with h5py.File(p) as f:
     ...     f['INSTRUMENT/SA1_XTD2_XGM/DOOCS/MAIN:output/data/trainId'][:].tolist()
     [10, 11, 12]
+
+    A DAQ-like layout: padded index, per-source index only as long as the real trains,
+    a preallocated dataset whose last chunks were never written:
+
+    >>> p = write_file(f'{d}/RAW-R0001-DA02-S00000.h5', [XGM('SA1_XTD2_XGM/DOOCS/MAIN')],
+    ...                [10, 11, 12], pad_trains=5, index_length='real', pad_entries=5,
+    ...                chunking='frame')
+    >>> with h5py.File(p) as f:
+    ...     ds = f['INSTRUMENT/SA1_XTD2_XGM/DOOCS/MAIN:output/data/trainId']
+    ...     (len(f['INDEX/trainId']), len(f['INDEX/SA1_XTD2_XGM/DOOCS/MAIN/count']),
+    ...      ds.shape, ds.id.get_chunk_info_by_coord((7,)).byte_offset is None)
+    (8, 3, (8,), True)
     """
     path = Path(path)
     tids = np.fromiter(train_ids, dtype=np.uint64)
     devices = list(devices)
     missing_trains = {pattern: np.fromiter(ids, dtype=np.uint64)
                       for pattern, ids in (missing_trains or {}).items()}
-    _check_args(devices, tids, format_version, pad_trains, control_every)
+    _check_args(devices, tids, format_version, pad_trains, control_every, out_of_order,
+                chunking, index_length, pad_entries)
     if run_start_train is None and len(tids):
         run_start_train = int(tids[0])
     with_units = format_version == "1.3"
     zeros = np.zeros(pad_trains, dtype=np.uint64)
+    index_pad = pad_trains if index_length == "padded" else 0
+    layout = _Layout(chunking, pad_entries, np.fromiter(conflict_trains, dtype=np.uint64),
+                     (seed ^ _CONFLICT_SEED) or _CONFLICT_SEED)
+    flag_zero = np.fromiter(flag_zero_trains, dtype=np.uint64)
 
     sources = sorted(f"CONTROL/{d.name}" for d in devices if d.control_keys())
     sources += sorted(f"INSTRUMENT/{d.name}:{ch}/{grp}" for d in devices
@@ -302,7 +401,8 @@ def write_file(path: str | Path, devices: Sequence[Device], train_ids: Iterable[
         if format_version != "0.5":
             index["timestamp"] = np.concatenate([train_timestamps(tids), zeros])
             # Padding entries are not real trains, so they are not flagged good.
-            index["flag"] = (np.arange(len(tids) + pad_trains) < len(tids)).astype(np.int32)
+            good = np.concatenate([~np.isin(tids, flag_zero), np.zeros(pad_trains, bool)])
+            index["flag"] = good.astype(np.int32)
             index["origin"] = np.full(len(tids) + pad_trains, -1, dtype=np.int32)
 
         for dev in devices:
@@ -312,14 +412,17 @@ def write_file(path: str | Path, devices: Sequence[Device], train_ids: Iterable[
             has_data = _with_data(dev.name, tids, missing_trains)
             has_data &= tids % np.uint64(control_every) == 0
             data_tids = tids[has_data]
-            _write_index(index, dev.name, has_data, pad_trains, legacy_index)
+            _write_index(index, dev.name, has_data, index_pad, legacy_index)
             timestamps = train_timestamps(data_tids)
             for key in keys:
                 stream = _stream_key(seed, dev.name, key.name)
                 path_in = f"{dev.name}/{key.name.replace('.', '/')}"
                 _write_key(f, f"CONTROL/{path_in}/value", key, stream, data_tids, 1,
-                           with_units)
-                f[f"CONTROL/{path_in}/timestamp"] = timestamps
+                           with_units, layout, preallocate=True)
+                ts = layout.create(f, f"CONTROL/{path_in}/timestamp", _TIMESTAMP,
+                                   len(timestamps), preallocate=True)
+                if len(timestamps):
+                    ts[:len(timestamps)] = timestamps
                 if run_start_train is not None:
                     start = np.array([run_start_train], dtype=np.uint64)
                     _write_key(f, f"RUN/{path_in}/value", key, stream, start, 1, with_units)
@@ -332,11 +435,11 @@ def write_file(path: str | Path, devices: Sequence[Device], train_ids: Iterable[
                 data_tids = tids[has_data]
                 for grp, keys in groups.items():
                     per_train = dev.entries_per_train(grp)
-                    _write_index(index, f"{src}/{grp}", has_data * per_train, pad_trains,
+                    _write_index(index, f"{src}/{grp}", has_data * per_train, index_pad,
                                  legacy_index)
                     for key in keys:
                         full_key = f"{grp}.{key.name}"
                         _write_key(f, f"INSTRUMENT/{src}/{full_key.replace('.', '/')}", key,
                                    _stream_key(seed, src, full_key), data_tids, per_train,
-                                   with_units)
+                                   with_units, layout, preallocate=True)
     return path
