@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from xfconvert import RunDirectory, by_id, by_index
-from xfconvert.exceptions import PropertyNameError, SourceNameError, TrainIDError
+from xfconvert.exceptions import NoDataError, PropertyNameError, SourceNameError, TrainIDError
 
 from ..conftest import AGIPD_MOD, XGM, XGM_OUT
 
@@ -31,8 +31,9 @@ def test_keys_for_source(run):
 def test_select_two_globs(run):
     sel = run.select("*_XGM/*", "*.ixPos")
     assert sel.all_sources == {XGM}
-    assert sel.keys_for_source(XGM) == {"beamPosition.ixPos.value",
-                                        "beamPosition.ixPos.timestamp"}
+    assert sel.keys_for_source(XGM) == {"beamPosition.ixPos.value"}
+    assert run.select("*_XGM/*", "*.ixPos*").keys_for_source(XGM) == {
+        "beamPosition.ixPos.value", "beamPosition.ixPos.timestamp"}
     assert run.select("*/DET/*").all_sources == {AGIPD_MOD.format(m) for m in (0, 1, 3)}
     # run itself is unchanged: selections are immutable
     assert XGM_OUT in run.all_sources
@@ -43,8 +44,7 @@ def test_select_pairs_and_dict(run):
     assert sel.keys_for_source(AGIPD_MOD.format(0)) == {"image.data"}
     assert sel.keys_for_source(XGM_OUT) == {"data.xTD"}
     sel = run.select({XGM: {"beamPosition.iyPos"}, XGM_OUT: set()})
-    assert sel.keys_for_source(XGM) == {"beamPosition.iyPos.value",
-                                        "beamPosition.iyPos.timestamp"}
+    assert sel.keys_for_source(XGM) == {"beamPosition.iyPos.value"}
     assert sel.keys_for_source(XGM_OUT) == run.keys_for_source(XGM_OUT)
     with pytest.raises(SourceNameError):
         run.select({"NO/SUCH/DEVICE": set()})
@@ -52,10 +52,13 @@ def test_select_pairs_and_dict(run):
         run.select({XGM: {"no.such.key"}})
 
 
-def test_select_exact_name_missing_is_an_error(run):
-    with pytest.raises(SourceNameError, match="NO/SUCH"):
+def test_select_matching_nothing_is_an_error(run):
+    with pytest.raises(NoDataError, match="NO/SUCH"):
         run.select("NO/SUCH/SOURCE")
-    assert run.select("NO/SUCH/*").all_sources == frozenset()
+    with pytest.raises(ValueError, match=r"No matches for pattern \('NO/SUCH/\*', '\*'\)"):
+        run.select("NO/SUCH/*")
+    with pytest.raises(ValueError, match="nokey"):  # one pair of several matching nothing
+        run.select([("*_XGM/*", "*"), ("*_XGM/*", "nokey")])
 
 
 def test_deselect(run):
@@ -73,14 +76,17 @@ def test_select_trains_forms(run):
     assert run.select_trains(np.s_[:3]).train_ids == [10000, 10001, 10002]
     assert run.select_trains([0, 5]).train_ids == [10000, 10005]
     assert run.select_trains(np.array([1])).train_ids == [10001]
-    with pytest.raises(TrainIDError):
-        run.select_trains(by_id[20000:20005])
-    with pytest.raises(TrainIDError, match="99"):
-        run.select_trains(by_id[[10001, 99]])
+    assert run.select_trains(by_id[20000:20005]).train_ids == []
+    assert run.select_trains(by_id[[10001, 99]]).train_ids == [10001]
+    with pytest.warns(UserWarning, match="None of the 1 given train IDs"):
+        assert run.select_trains(by_id[[99]]).train_ids == []
     with pytest.raises(TrainIDError):
         run.select_trains(by_index[[100]])
-    with pytest.raises(ValueError):  # TrainIDError stays a ValueError
-        run.select_trains(by_id[0:5])
+    mask = np.arange(12) % 5 == 0
+    assert run.select_trains(mask).train_ids == [10000, 10005, 10010]
+    with pytest.raises(ValueError, match="one value per train"):
+        run.select_trains(mask[:3])
+    assert run[by_id[10003:10005]].train_ids == [10003, 10004]
 
 
 def test_selected_trains_propagate_to_keys(run):
@@ -116,9 +122,10 @@ def test_getitem_and_contains(run):
 def test_info_text(run, capsys):
     text = run.info_text(["*_XGM/*"])
     assert "# of trains:    12" in text
-    assert "3 detector modules (SPB_DET_AGIPD1M-1)" in text
+    assert "beamPosition.ixPos\t[float32]" in text
+    text = run.info_text()
+    assert "3 XTDF detector modules of SPB_DET_AGIPD1M-1/DET/*" in text
     assert "16 x 8 pixels" in text
-    assert "beamPosition.ixPos.value" in text
     run.info()
     assert "control sources" in capsys.readouterr().out
 
@@ -126,6 +133,7 @@ def test_info_text(run, capsys):
 def test_get_data_counts(run):
     counts = run.get_data_counts(AGIPD_MOD.format(1), "image.data")
     assert counts.loc[10003] == 0 and counts.loc[10000] == 3
+    assert counts.dtype == np.int64 and counts.index.name is None
 
 
 def test_files_are_shared(run, agipd_run):

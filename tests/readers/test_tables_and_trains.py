@@ -27,9 +27,14 @@ def test_get_dataframe_values(run, agipd_run):
 
 
 def test_get_dataframe_timestamps(run):
+    # As in EXtra-data: a property name selects its value; the timestamp column needs
+    # the timestamp selected too (each column once).
     df = run.get_dataframe(fields={XGM: {"beamPosition.ixPos"}}, timestamps=True)
+    assert list(df.columns) == [f"{XGM}/beamPosition.ixPos"]
+    df = run.get_dataframe(fields=[(XGM, "beamPosition.ixPos*")], timestamps=True)
     assert sorted(df.columns) == [f"{XGM}/beamPosition.ixPos",
-                                  f"{XGM}/beamPosition.ixPos.timestamp"]
+                                f"{XGM}/beamPosition.ixPos.timestamp"]
+    assert df[f"{XGM}/beamPosition.ixPos.timestamp"].dtype == np.uint64
 
 
 def test_get_dataframe_missing_data(tmp_path):
@@ -117,10 +122,12 @@ def test_run_values(run, agipd_run):
     with h5py.File(path, "r") as f:
         expected = f[f"RUN/{XGM}/beamPosition/ixPos/value"][0]
     assert xgm.run_value("beamPosition.ixPos") == expected
-    values = xgm.run_values()
-    assert values["beamPosition.ixPos"] == expected
-    assert "beamPosition.ixPos.timestamp" not in values
-    with pytest.raises(KeyError):
+    values = xgm.run_values()  # as EXtra-data 1.25: stored names, timestamps included
+    assert values["beamPosition.ixPos.value"] == expected
+    assert "beamPosition.ixPos.timestamp" in values
+    assert run.get_run_values(XGM) == values
+    assert run.get_run_value(XGM, "beamPosition.ixPos") == expected
+    with pytest.raises(ValueError):  # instrument sources have no RUN values (1.25 too)
         run[XGM_OUT].run_value("data.xTD")
 
 

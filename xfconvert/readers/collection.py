@@ -13,17 +13,18 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import timedelta
+import warnings
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..exceptions import PropertyNameError, SourceNameError
+from ..exceptions import NoDataError, SourceNameError, TrainNotFoundError
+from .aliases import AliasIndexer, merge_aliases, parse_alias_defs
 from .file_access import FileAccess
 from .keydata import KeyData, split_slices
-from .selection import SourceKeyPatterns, TrainSelection, by_id, by_index, match_keys, \
-    normalise_selection, select_train_ids
+from .selection import ByIndex, SourceKeyPatterns, TrainSelection, has_wildcards, \
+    is_train_selection, match_keys, normalise_selection, select_train_ids
 from .sourcedata import SourceData
 
 if TYPE_CHECKING:
@@ -34,10 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DataCollection"]
 
-# Selection of one source: None means every key of the source.
-KeySelection = "frozenset[str] | None"
-_GLOB_CHARS = re.compile(r"[*?\[]")
 _DETECTOR_MODULE = re.compile(r"^(.+)/DET/(\d+)CH0:xtdf$")
+# XTDF detector modules (raw DET and 2026 corrected CORR names), as EXtra-data finds them.
+_DETECTOR_SOURCE = re.compile(r"(.+/(?:DET|CORR))/(\d+)CH")
 
 
 class DataCollection:
@@ -55,10 +55,15 @@ class DataCollection:
         Default: every train of every file.
     run_path : str, optional
         Where the data came from (used in provenance and messages).
+    aliases : dict, optional
+        Normalised alias -> source name or ``(source, key)`` (see :meth:`with_aliases`).
+    alias_files : iterable of Path, optional
+        The files those aliases were read from.
     """
 
     def __init__(self, files: Iterable[FileAccess], selection: dict | None = None,
-                 train_ids: np.ndarray | None = None, run_path: str | None = None):
+                 train_ids: np.ndarray | None = None, run_path: str | None = None, *,
+                 aliases: dict | None = None, alias_files: Iterable = ()):
         self.files: tuple[FileAccess, ...] = tuple(dict.fromkeys(files))
         source_files: dict[str, list[FileAccess]] = {}
         control: set[str] = set()
@@ -78,8 +83,11 @@ class DataCollection:
             train_ids = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
         self._train_ids = np.asarray(train_ids, dtype=np.uint64)
         self.run_path = run_path
+        self._aliases: dict[str, str | tuple[str, str]] = dict(aliases or {})
+        self._alias_files: tuple = tuple(alias_files)
 
-    def _derive(self, selection: dict | None = None, train_ids: np.ndarray | None = None
+    def _derive(self, selection: dict | None = None, train_ids: np.ndarray | None = None,
+                aliases: dict | None = None, alias_files: tuple | None = None
                 ) -> "DataCollection":
         new = object.__new__(DataCollection)
         new.files = self.files
@@ -88,7 +96,39 @@ class DataCollection:
         new._selection = self._selection if selection is None else selection
         new._train_ids = self._train_ids if train_ids is None else train_ids
         new.run_path = self.run_path
+        new._aliases = self._aliases if aliases is None else aliases
+        new._alias_files = self._alias_files if alias_files is None else alias_files
         return new
+
+    @classmethod
+    def from_path(cls, path, *, inc_suspect_trains: bool = True) -> "DataCollection":
+        """Open one EuXFEL HDF5 file (as :func:`H5File` does).
+
+        Parameters
+        ----------
+        path : str or Path
+        inc_suspect_trains : bool
+            Keep trains whose IDs look wrong (see :func:`RunDirectory`).
+        """
+        from .open import paths_collection
+        return paths_collection([path], inc_suspect_trains=inc_suspect_trains)
+
+    @classmethod
+    def from_paths(cls, paths: Iterable, *, inc_suspect_trains: bool = True,
+                   strict: bool = False) -> "DataCollection":
+        """Open a set of EuXFEL HDF5 files as one collection.
+
+        Parameters
+        ----------
+        paths : iterable of str or Path
+        inc_suspect_trains : bool
+            Keep trains whose IDs look wrong (see :func:`RunDirectory`).
+        strict : bool
+            Raise on an unreadable file instead of skipping it with a warning.
+        """
+        from .open import paths_collection
+        return paths_collection(list(paths), inc_suspect_trains=inc_suspect_trains,
+                                strict=strict)
 
     # ---- what is here --------------------------------------------------------------
     @property
@@ -114,9 +154,23 @@ class DataCollection:
         return frozenset(s for s in self._selection if s not in self._control)
 
     @property
+    def detector_sources(self) -> set[str]:
+        """Instrument sources of multi-module XTDF detectors (raw ``/DET/`` or corrected
+        ``/CORR/`` module names)."""
+        return {s for s in self.instrument_sources if _DETECTOR_SOURCE.match(s)}
+
+    @property
     def selection(self) -> dict[str, frozenset[str] | None]:
         """source -> selected keys (None: all keys). A copy."""
         return dict(self._selection)
+
+    @property
+    def alias(self) -> AliasIndexer:
+        """Sources and keys by alias: ``run.alias['xgm']``, ``run.alias['xgm', key]``.
+
+        See :meth:`with_aliases`.
+        """
+        return AliasIndexer(self)
 
     def is_control(self, source: str) -> bool:
         return source in self._control
@@ -131,14 +185,21 @@ class DataCollection:
         self._check_source(source)
         return self._source_files[source]
 
-    def __getitem__(self, item) -> "SourceData | KeyData":
-        if isinstance(item, tuple):
+    def __getitem__(self, item) -> "SourceData | KeyData | DataCollection":
+        """``data[source]``, ``data[source, key]``, or ``data[trains]`` (any train
+        selection :meth:`select_trains` takes)."""
+        if isinstance(item, tuple) and len(item) == 2 and all(isinstance(i, str) for i in item):
             source, key = item
             return self[source][key]
-        self._check_source(item)
-        return SourceData(item, train_ids=self._train_ids, files=self._source_files[item],
-                          is_control=item in self._control,
-                          selected_keys=self._selection[item])
+        if isinstance(item, str):
+            self._check_source(item)
+            return SourceData(item, train_ids=self._train_ids, files=self._source_files[item],
+                              is_control=item in self._control,
+                              selected_keys=self._selection[item])
+        if is_train_selection(item):
+            return self.select_trains(item)
+        raise TypeError("Expected data[source], data[source, key] or data[train_selection], "
+                        f"got {type(item).__name__}.")
 
     def __contains__(self, item) -> bool:
         if isinstance(item, tuple):
@@ -150,18 +211,42 @@ class DataCollection:
         """The selected keys of a source (control keys end in .value and .timestamp)."""
         return self[source].keys()
 
+    def get_dtype(self, source: str, key: str) -> np.dtype:
+        """The numpy dtype of one (source, key)."""
+        return self[source, key].dtype
+
+    def get_entry_shape(self, source: str, key: str) -> tuple[int, ...]:
+        """The shape of one entry (e.g. one frame) of a (source, key)."""
+        return self[source, key].entry_shape
+
     def get_data_counts(self, source: str, key: str) -> "pd.Series":
-        """Entries per train of a (source, key), as a pandas Series indexed by train ID."""
-        return self[source, key].data_counts()
+        """Entries per train of a (source, key), as an int64 pandas Series indexed by
+        train ID (as EXtra-data gives it: no index or series name)."""
+        import pandas as pd
+        kd = self[source, key]
+        counts = kd.data_counts(labelled=False).astype(np.int64)
+        return pd.Series(counts, index=pd.Index(kd.train_id_array))
 
     def get_array(self, source: str, key: str, extra_dims=None, roi=(),
                   name: str | None = None) -> "xr.DataArray":
         """Read one key into an xarray DataArray labelled with train IDs.
 
+        ``roi`` selects part of each entry: slices (``np.s_[:, 10:20]``) or, as in
+        karabo_data, ``by_index[:, 10:20]``.
+
         Examples
         --------
-        >>> arr = run.get_array("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")  # doctest: +SKIP
+        >>> import tempfile, pathlib
+        >>> from xfconvert.testing import make_run
+        >>> from xfconvert import RunDirectory, by_index
+        >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r", n_trains=10))
+        >>> arr = run.get_array("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD",
+        ...                     roi=by_index[:10])
+        >>> arr.dims, arr.shape
+        (('trainId', 'dim_0'), (10, 10))
         """
+        if isinstance(roi, ByIndex):
+            roi = roi.value
         return self[source, key].xarray(extra_dims=extra_dims, roi=roi, name=name)
 
     def get_series(self, source: str, key: str) -> "pd.Series":
@@ -184,48 +269,31 @@ class DataCollection:
         fields : optional
             A selection in any form :meth:`select` takes; default: everything selected.
         timestamps : bool
-            Include a ``.timestamp`` column for each control key.
+            Include a ``.timestamp`` column for each selected control timestamp.
 
         Examples
         --------
-        >>> df = run.get_dataframe(fields=[("*_XGM/*", "*.i[xy]Pos")])  # doctest: +SKIP
+        >>> import tempfile, pathlib
+        >>> from xfconvert.testing import make_run
+        >>> from xfconvert import RunDirectory, by_index
+        >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r", n_trains=10))
+        >>> df = run.get_dataframe(fields=[("*_XGM/*", "*.i[xy]Pos")])
+        >>> list(df.columns), len(df)
+        (['SA1_XTD2_XGM/DOOCS/MAIN/beamPosition.ixPos', 'SA1_XTD2_XGM/DOOCS/MAIN/beamPosition.iyPos'], 10)
         """
-        import pandas as pd
-        from .tabular import TrainTable, table_columns
+        from .tabular import read_dataframe
         data = self if fields is None else self.select(fields)
-        columns = table_columns(data, timestamps=timestamps)
-        values, valid = TrainTable(data, columns).read(data._train_ids)
-        any_valid = np.zeros(len(data._train_ids), dtype=bool)
-        for mask in valid.values():
-            any_valid |= mask
-        keep_all = bool(any_valid.all())
-        out = {}
-        for col in columns:
-            arr, mask = values[col.name], valid[col.name]
-            if not keep_all:
-                arr, mask = arr[any_valid], mask[any_valid]
-            if not mask.all():
-                if arr.dtype.kind in "fc":
-                    arr[~mask] = np.nan
-                elif arr.dtype.kind in "iub":
-                    arr = arr.astype(np.float64)
-                    arr[~mask] = np.nan
-                else:
-                    arr = arr.astype(object)
-                    arr[~mask] = None
-            out[col.name] = arr
-        index = pd.Index(data._train_ids[any_valid], name="trainId")
-        # copy=False: keep each column's array as its own block instead of copying all
-        # columns into consolidated 2-D blocks (which doubles peak memory).
-        return pd.DataFrame(out, index=index, copy=False)
+        return read_dataframe(data, timestamps=timestamps)
 
     def trains(self, devices=None, train_range: TrainSelection | None = None, *,
-               require_all: bool = False) -> Iterator[tuple[int, dict]]:
+               require_all: bool = False, flat_keys: bool = False,
+               keep_dims: bool = False) -> Iterator[tuple[int, dict]]:
         """Iterate over trains, yielding ``(train_id, data)``.
 
-        ``data`` maps source -> {key: value}; a source or key appears only if it has data
-        in that train. Control values are single values; instrument keys with one entry
-        per train give that entry, several entries give an array (entries first).
+        ``data`` maps source -> {key: value}, with a ``'metadata'`` entry for every
+        selected source, even one with no data in that train. A key appears only where
+        it has data. Control values are single values; instrument keys with one entry
+        in a train give that entry, several entries give an array (entries first).
 
         Parameters
         ----------
@@ -235,33 +303,90 @@ class DataCollection:
             A train selection as for :meth:`select_trains`.
         require_all : bool
             Skip trains that lack any selected key.
+        flat_keys : bool
+            Yield one flat dict keyed by ``(source, key)`` instead of nested dicts.
+        keep_dims : bool
+            Keep the entry axis of instrument keys with one entry in a train.
 
         Examples
         --------
-        >>> for tid, data in run.select("*/DET/*", "image.data").trains():  # doctest: +SKIP
-        ...     frames = data["SPB_DET_AGIPD1M-1/DET/0CH0:xtdf"]["image.data"]
+        >>> import tempfile, pathlib
+        >>> from xfconvert.testing import make_run
+        >>> from xfconvert import RunDirectory, by_index
+        >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r", n_trains=10))
+        >>> for tid, data in run.select("*_XGM/*:output", "data.xTD").trains(
+        ...         train_range=by_index[:2], flat_keys=True, keep_dims=True):
+        ...     print(tid, data["SA1_XTD2_XGM/DOOCS/MAIN:output", "data.xTD"].shape)
+        10000 (1, 1000)
+        10001 (1, 1000)
         """
         from .trains import iterate_trains
         data = self if devices is None else self.select(devices)
         if train_range is not None:
             data = data.select_trains(train_range)
-        return iterate_trains(data, require_all=require_all)
+        return iterate_trains(data, require_all=require_all, flat_keys=flat_keys,
+                              keep_dims=keep_dims)
 
-    def train_from_id(self, train_id: int, devices=None) -> tuple[int, dict]:
+    def train_from_id(self, train_id: int, devices=None, *, flat_keys: bool = False,
+                      keep_dims: bool = False) -> tuple[int, dict]:
         """``(train_id, data)`` of one train, as :meth:`trains` yields it.
 
         Raises
         ------
-        TrainIDError
+        TrainNotFoundError
             If the train is not in this data (also a KeyError).
         """
-        data = self.select_trains(by_id[[int(train_id)]])
-        return next(data.trains(devices))
+        tid = int(train_id)
+        pos = int(np.searchsorted(self._train_ids, np.uint64(tid)))
+        if pos >= len(self._train_ids) or int(self._train_ids[pos]) != tid:
+            raise TrainNotFoundError(f"Train ID {tid} is not in this data "
+                                     f"({len(self._train_ids)} trains).")
+        data = self._derive(train_ids=self._train_ids[pos:pos + 1])
+        return next(data.trains(devices, flat_keys=flat_keys, keep_dims=keep_dims))
 
-    def train_from_index(self, train_index: int, devices=None) -> tuple[int, dict]:
-        """``(train_id, data)`` of the n-th train of this data."""
-        data = self.select_trains(by_index[[int(train_index)]])
-        return next(data.trains(devices))
+    def train_from_index(self, train_index: int, devices=None, *, flat_keys: bool = False,
+                         keep_dims: bool = False) -> tuple[int, dict]:
+        """``(train_id, data)`` of the n-th train of this data (negative: from the end).
+
+        Raises
+        ------
+        TrainNotFoundError
+            If the index is out of range (also a KeyError).
+        """
+        n = len(self._train_ids)
+        index = int(train_index)
+        if not -n <= index < n:
+            raise TrainNotFoundError(f"Train index {index} out of range for data with "
+                                     f"{n} trains.")
+        return self.train_from_id(int(self._train_ids[index]), devices, flat_keys=flat_keys,
+                                  keep_dims=keep_dims)
+
+    def train_timestamps(self, labelled: bool = False, *, pydatetime: bool = False,
+                         euxfel_local_time: bool = False):
+        """Approximate time of each train (UTC), from ``INDEX/timestamp``.
+
+        Files older than format 1.0 have no timestamps: those trains get NaT (None with
+        ``pydatetime``). See :func:`xfconvert.readers.run_metadata.train_timestamps`.
+        """
+        from .run_metadata import train_timestamps
+        return train_timestamps(self, labelled=labelled, pydatetime=pydatetime,
+                                euxfel_local_time=euxfel_local_time)
+
+    def run_metadata(self) -> dict[str, Any]:
+        """The METADATA of the run (proposalNumber, runNumber, creationDate, ...).
+
+        See :func:`xfconvert.readers.run_metadata.run_metadata`.
+        """
+        from .run_metadata import run_metadata
+        return run_metadata(self)
+
+    def get_run_value(self, source: str, key: str) -> Any:
+        """The value of a control key at the start of the run (the RUN section)."""
+        return self[source].run_value(key)
+
+    def get_run_values(self, source: str) -> dict[str, Any]:
+        """All RUN values of a control source, as :meth:`SourceData.run_values` gives them."""
+        return self[source].run_values()
 
     # ---- writing (through the writer registry; readers never import writer modules) ----
     def convert(self, target, to: str, *, overwrite: bool = False, progress=None,
@@ -318,54 +443,123 @@ class DataCollection:
 
     def _resolve(self, seln_or_source_glob, key_glob: str) -> dict[str, frozenset[str] | None]:
         """Turn any selection form into source -> keys (None: every current key)."""
+        if isinstance(seln_or_source_glob, DataCollection):
+            seln_or_source_glob = seln_or_source_glob.selection
+        elif isinstance(seln_or_source_glob, SourceData):
+            sd = seln_or_source_glob
+            seln_or_source_glob = {sd.source: set(sd.keys())}
+        elif isinstance(seln_or_source_glob, KeyData):
+            seln_or_source_glob = {seln_or_source_glob.source: {seln_or_source_glob.key}}
         seln = normalise_selection(seln_or_source_glob, key_glob)
-        result: dict[str, frozenset[str] | None] = {}
         if isinstance(seln, SourceKeyPatterns):
-            matching = seln.sources_matching(self._selection)
-            for src_glob, _ in seln.pairs:
-                if not _GLOB_CHARS.search(src_glob) and src_glob not in self._selection:
-                    self._check_source(src_glob)
-            for src, key_globs in matching.items():
-                if "*" in key_globs:
-                    result[src] = self._selection[src]
-                    continue
-                keys = match_keys(self._all_keys(src), key_globs, src in self._control)
-                if keys:
-                    result[src] = frozenset(keys)
-            return result
+            return self._resolve_patterns(seln)
+        result: dict[str, frozenset[str] | None] = {}
         for src, keys in seln.items():
             self._check_source(src)
             if not keys:
                 result[src] = self._selection[src]
                 continue
             sd = self[src]
-            chosen = set()
-            for key in keys:
-                stored = sd.resolve_key(key)
-                chosen.add(stored)
-                if stored != key and stored.endswith(".value"):
-                    ts = stored[:-6] + ".timestamp"
-                    if ts in sd.keys():
-                        chosen.add(ts)
-            result[src] = frozenset(chosen)
+            result[src] = frozenset(sd.resolve_key(key) for key in keys)
         return result
 
-    def select(self, seln_or_source_glob, key_glob: str = "*") -> "DataCollection":
+    def _resolve_patterns(self, seln: SourceKeyPatterns) -> dict[str, frozenset[str] | None]:
+        result: dict[str, frozenset[str] | None] = {}
+        for src_glob, key_glob in seln.pairs:
+            matched = SourceKeyPatterns([(src_glob, key_glob)]).sources_matching(self._selection)
+            found = False
+            for src in matched:
+                if key_glob == "*":
+                    keys = self._selection[src]
+                else:
+                    keys = frozenset(match_keys(self._all_keys(src), [key_glob],
+                                                src in self._control))
+                    if not keys:
+                        continue
+                found = True
+                if src in result:
+                    prev = result[src]
+                    result[src] = None if prev is None or keys is None else prev | keys
+                else:
+                    result[src] = keys
+            if not found:
+                raise NoDataError(f"No matches for pattern {(src_glob, key_glob)!r}"
+                                  + self._pattern_hint(src_glob))
+        return result
+
+    def _pattern_hint(self, src_glob: str) -> str:
+        if has_wildcards(src_glob) or src_glob in self._selection:
+            return "."
+        close = [s for s in self._selection if s.lower() == src_glob.lower()]
+        if close:
+            return f": this data has no source {src_glob!r}. Did you mean {close[0]!r}?"
+        return f": this data has no source {src_glob!r}."
+
+    def select(self, seln_or_source_glob, key_glob: str = "*", require_all: bool = False,
+               require_any: bool = False, *, warn_drop_trains_frac: float = 1.0
+               ) -> "DataCollection":
         """Select a subset of sources and keys.
 
-        Three forms: two glob patterns (``select('*_XGM/*', '*.i[xy]Pos')``), an iterable of
-        ``(source_glob, key_glob)`` pairs, or a dict of exact source names to sets of keys
-        (an empty set means all keys). For control sources, a key pattern matching a
-        property name (``beamPosition.ixPos``) selects its value and timestamp.
+        Four forms: two glob patterns (``select('*_XGM/*', '*.i[xy]Pos')``), an iterable of
+        source globs or ``(source_glob, key_glob)`` pairs, a dict of exact source names to
+        sets of keys (an empty set or None means all keys), or another DataCollection,
+        SourceData or KeyData. For control sources a key pattern that names properties
+        (``beamPosition.ixPos``, ``*Pos``) selects their ``.value``; a pattern ending in
+        ``*``, ``.value`` or ``.timestamp`` is matched against the stored names.
+
+        Parameters
+        ----------
+        require_all, require_any : bool
+            Keep only the trains where all (any) of the selected sources and index
+            groups have data.
+        warn_drop_trains_frac : float
+            With ``require_all``, warn when one source drops at least this fraction of
+            the remaining trains (default 1: only when it leaves none).
 
         Raises
         ------
+        NoDataError
+            A pattern pair that matches nothing (also a ValueError; the message names
+            the pattern).
         SourceNameError
-            A source named without wildcards that is not in the data.
+            A source named in a dict selection that is not in the data.
         PropertyNameError
             A key named in a dict selection that the source does not have.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from xfconvert.testing import make_run
+        >>> from xfconvert import RunDirectory
+        >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r", n_trains=3))
+        >>> sorted(run.select("*_XGM/DOOCS/MAIN", "*Pos").keys_for_source("SA1_XTD2_XGM/DOOCS/MAIN"))
+        ['beamPosition.ixPos.value', 'beamPosition.iyPos.value']
         """
-        return self._derive(selection=self._resolve(seln_or_source_glob, key_glob))
+        selection = self._resolve(seln_or_source_glob, key_glob)
+        new = self._derive(selection=selection)
+        if require_all or require_any:
+            new = new._derive(train_ids=new._trains_with_data(require_all,
+                                                               warn_drop_trains_frac))
+        return new
+
+    def _trains_with_data(self, require_all: bool, warn_frac: float) -> np.ndarray:
+        tids = self._train_ids
+        keep = np.ones(len(tids), bool) if require_all else np.zeros(len(tids), bool)
+        for src in sorted(self._selection):
+            sd = self[src]
+            groups: dict[str, str] = {}
+            for key in sorted(sd.keys()):
+                groups.setdefault(FileAccess.index_group(sd.is_control, key), key)
+            n_before = int(keep.sum())
+            for key in groups.values():
+                has_data = sd[key].data_counts(labelled=False) > 0
+                keep = keep & has_data if require_all else keep | has_data
+            if require_all and n_before:
+                n_drop = n_before - int(keep.sum())
+                if n_drop / n_before >= warn_frac:
+                    warnings.warn(f"{n_drop}/{n_before} ({n_drop / n_before:.0%}) trains "
+                                  f"dropped when filtering by {src}", stacklevel=4)
+        return tids[keep]
 
     def deselect(self, seln_or_source_glob, key_glob: str = "*") -> "DataCollection":
         """Select everything except the given sources and keys (same forms as select)."""
@@ -384,13 +578,19 @@ class DataCollection:
         return self._derive(selection=selection)
 
     def select_trains(self, train_range: TrainSelection) -> "DataCollection":
-        """Select trains by ID (``by_id[...]``) or position (``by_index[...]``, slices,
-        lists of ints).
+        """Select trains by ID (``by_id[...]``), by position (``by_index[...]``, slices,
+        lists of ints) or with a boolean mask (numpy, or xarray with a ``trainId``
+        coordinate).
+
+        IDs that are not in the data are ignored (a warning if none of a list is
+        found); the result may have no trains.
 
         Raises
         ------
+        TrainNotFoundError
+            Positions out of range.
         TrainIDError
-            If the selection names trains not in the data, or selects none by ID range.
+            A boolean mask of the wrong length.
         """
         return self._derive(train_ids=select_train_ids(self._train_ids, train_range))
 
@@ -409,7 +609,10 @@ class DataCollection:
             yield self._derive(train_ids=self._train_ids[sl])
 
     def union(self, *others: "DataCollection") -> "DataCollection":
-        """Join this collection with others (more sources and/or more trains)."""
+        """Join this collection with others (more sources and/or more trains).
+
+        Aliases are merged (conflicting definitions raise ValueError).
+        """
         collections = (self, *others)
         files = [fa for dc in collections for fa in dc.files]
         selection: dict[str, frozenset[str] | None] = {}
@@ -423,78 +626,133 @@ class DataCollection:
         train_ids = np.unique(np.concatenate([dc._train_ids for dc in collections]))
         paths = {dc.run_path for dc in collections if dc.run_path}
         run_path = paths.pop() if len(paths) == 1 else None
-        return DataCollection(files, selection, train_ids, run_path=run_path)
+        aliases = merge_aliases([dc._aliases for dc in collections])
+        alias_files = tuple(sorted({p for dc in collections for p in dc._alias_files}))
+        return DataCollection(files, selection, train_ids, run_path=run_path,
+                              aliases=aliases, alias_files=alias_files)
+
+    def __or__(self, other: "DataCollection") -> "DataCollection":
+        return self.union(other)
+
+    # ---- aliases ---------------------------------------------------------------------
+    def with_aliases(self, *alias_defs) -> "DataCollection":
+        """A collection with aliases for sources and (source, key) pairs.
+
+        Each definition is a dict (alias -> source, or alias -> ``(source, key)``) or
+        the path of an alias file (``.json``, ``.toml``, ``.yaml``/``.yml`` if PyYAML is
+        installed). See :mod:`xfconvert.readers.aliases`. Aliases are case-insensitive
+        and treat ``_`` and ``-`` alike.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from xfconvert.testing import make_run
+        >>> from xfconvert import RunDirectory
+        >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r", n_trains=3))
+        >>> run = run.with_aliases({"xgm": "SA1_XTD2_XGM/DOOCS/MAIN",
+        ...                         "x-pos": ("SA1_XTD2_XGM/DOOCS/MAIN", "beamPosition.ixPos")})
+        >>> run.alias["XGM"].source, run.alias["x_pos"].key
+        ('SA1_XTD2_XGM/DOOCS/MAIN', 'beamPosition.ixPos.value')
+        """
+        new, files = parse_alias_defs(alias_defs)
+        aliases = merge_aliases([self._aliases, *new])
+        alias_files = tuple(sorted(set(self._alias_files) | set(files)))
+        return self._derive(aliases=aliases, alias_files=alias_files)
+
+    def only_aliases(self, *alias_defs, strict: bool = False,
+                     require_all: bool = False) -> "DataCollection":
+        """Apply aliases (as :meth:`with_aliases`) and select only the aliased data.
+
+        Parameters
+        ----------
+        strict : bool
+            Raise for aliased sources or keys that are not in the data (default: they
+            are ignored).
+        require_all : bool
+            Keep only trains where every selected source and key has data.
+        """
+        data = self.with_aliases(*alias_defs)
+        sources = {v for v in data._aliases.values() if isinstance(v, str)}
+        pairs = [(s, "*") for s in sorted(sources)]
+        pairs += sorted({v for v in data._aliases.values()
+                         if isinstance(v, tuple) and v[0] not in sources})
+        if not strict:
+            pairs = [(s, k) for s, k in pairs
+                     if s in self._selection and (k == "*" or k in self[s])]
+        selection: dict[str, set[str] | None] = {}
+        for src, key in pairs:
+            if key == "*":
+                selection[src] = None
+            else:
+                selection.setdefault(src, set()).add(key)
+        return data.select({s: k for s, k in selection.items()}, require_all=require_all)
+
+    def drop_aliases(self) -> "DataCollection":
+        """The same data without any aliases."""
+        return self._derive(aliases={}, alias_files=())
 
     # ---- description ---------------------------------------------------------------
     def detector_modules(self) -> dict[str, list[str]]:
         """XTDF detector module sources grouped by detector name."""
         detectors: dict[str, list[tuple[int, str]]] = {}
-        for src in self.instrument_sources:
-            m = _DETECTOR_MODULE.match(src)
-            if m:
-                detectors.setdefault(m.group(1), []).append((int(m.group(2)), src))
+        for src in self.detector_sources:
+            m = _DETECTOR_SOURCE.match(src)
+            detectors.setdefault(m.group(1), []).append((int(m.group(2)), src))
         return {name: [s for _, s in sorted(mods)] for name, mods in sorted(detectors.items())}
 
-    def info_text(self, details_for_sources: Iterable[str] = ()) -> str:
-        """The text :meth:`info` shows (a string, for programs and the CLI)."""
-        lines = []
-        tids = self._train_ids
-        lines.append(f"# of trains:    {len(tids)}")
-        if len(tids):
-            span = timedelta(seconds=int(tids[-1] - tids[0] + 1) / 10)
-            lines.append(f"Duration:       {_format_duration(span)}")
-            lines.append(f"First train ID: {tids[0]}")
-            lines.append(f"Last train ID:  {tids[-1]}")
-        lines.append("")
-        detector_sources = set()
-        for name, sources in self.detector_modules().items():
-            detector_sources.update(sources)
-            lines.append(f"{len(sources)} detector modules ({name})")
-            kd = self[sources[0]]
-            if "image.data" in kd:
-                data = kd["image.data"]
-                shape = data.entry_shape[-2:]
-                counts = data.data_counts(labelled=False)
-                nz = counts[counts > 0]
-                modno = _DETECTOR_MODULE.match(sources[0]).group(2)
-                lines.append(f"  e.g. module {name} {modno} : {shape[0]} x {shape[1]} pixels")
-                lines.append(f"  {sources[0]}")
-                per_train = int(nz.max()) if nz.size else 0
-                lines.append(f"  {per_train} frames per train, up to {int(counts.sum())} frames total")
-            lines.append("")
-        others = sorted(self.instrument_sources - detector_sources)
-        lines.append(f"{len(others)} instrument sources (excluding detectors):")
-        lines += [f"  - {s}" for s in others]
-        lines.append("")
-        controls = sorted(self.control_sources)
-        lines.append(f"{len(controls)} control sources:")
-        lines += [f"  - {s}" for s in controls]
-        patterns = list(details_for_sources)
-        if patterns:
-            lines.append("")
-            detailed = sorted(normalise_selection([(p, "*") for p in patterns])
-                              .sources_matching(self._selection))
-            for src in detailed:
-                lines.append(f"{src}:")
-                sd = self[src]
-                for key in sorted(sd.keys(inc_timestamps=False)):
-                    kd = sd[key]
-                    counts = kd.data_counts(labelled=False)
-                    shape = "x".join(str(d) for d in kd.entry_shape) or "scalar"
-                    lines.append(f"  - {key}: {kd.dtype} {shape} per entry, "
-                                 f"{int(counts.sum())} entries in {int((counts > 0).sum())} trains")
-        return "\n".join(lines)
+    def detector_info(self, source: str) -> dict[str, Any]:
+        """Pixel dimensions and frame counts of one XTDF detector module source.
 
-    def info(self, details_for_sources: Iterable[str] = ()) -> None:
+        Returns
+        -------
+        dict
+            ``dims`` (the last two entry dimensions of ``image.data``),
+            ``frames_per_train`` (the largest count per train), ``total_frames``
+            (``frames_per_train`` times the number of trains, an upper bound).
+        """
+        from .info import detector_info
+        return detector_info(self, source)
+
+    def train_info(self, train_id: int) -> None:
+        """Show which sources have data in one train."""
+        import sys
+        from .info import train_info_text
+        sys.stdout.write(train_info_text(self, train_id) + "\n")
+
+    def info_text(self, details_for_sources: Iterable[str] = (), **options) -> str:
+        """The text :meth:`info` shows (a string, for programs and the CLI)."""
+        from .info import info_text
+        return info_text(self, details_for_sources, **options)
+
+    def info(self, details_for_sources: Iterable[str] = (), *, counts: bool = False,
+             group_sources: bool = True, with_aggregators: bool = False) -> None:
         """Show an overview of the selected data (trains, detectors, sources).
 
         Parameters
         ----------
         details_for_sources : iterable of str
-            Source glob patterns for which to list every key with dtype, shape and counts.
+            Source glob patterns for which to list every key with dtype and shape.
+        counts : bool
+            Show how many trains have data for each instrument source.
+        group_sources : bool
+            Show similar source names as one line (``XGM/{1-3}``), unless other
+            options ask for one line per source.
+        with_aggregators : bool
+            Show the data aggregator that saved each source.
         """
         import sys
-        sys.stdout.write(self.info_text(details_for_sources) + "\n")
+        sys.stdout.write(self.info_text(
+            details_for_sources, counts=counts, group_sources=group_sources,
+            with_aggregators=with_aggregators) + "\n")
+
+    def plot_missing_data(self, min_saved_pct: float = 95, expand_instrument: bool = False):
+        """Plot which trains are missing for sources with gaps (needs matplotlib).
+
+        See :func:`xfconvert.readers.missing_data_plot.plot_missing_data`.
+        """
+        from .missing_data_plot import plot_missing_data
+        return plot_missing_data(self, min_saved_pct=min_saved_pct,
+                                 expand_instrument=expand_instrument)
 
     def __repr__(self) -> str:
         return (f"<xfconvert.DataCollection for {len(self._selection)} sources and "
@@ -503,10 +761,3 @@ class DataCollection:
 
 def _first_train(fa: FileAccess) -> int:
     return int(fa.train_ids[0]) if len(fa.train_ids) else 0
-
-
-def _format_duration(span: timedelta) -> str:
-    total = span.total_seconds()
-    hours, rem = divmod(total, 3600)
-    minutes, seconds = divmod(rem, 60)
-    return f"{int(hours)}:{int(minutes):02d}:{seconds:04.1f}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -29,7 +30,8 @@ import numpy as np
 
 from ..exceptions import TrainIDError, TrainNotFoundError
 
-__all__ = ["by_id", "by_index", "ById", "ByIndex", "select_train_ids", "SourceKeyPatterns", "normalise_selection"]
+__all__ = ["by_id", "by_index", "ById", "ByIndex", "select_train_ids", "is_train_selection",
+           "SourceKeyPatterns", "normalise_selection", "match_keys", "has_wildcards"]
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,61 @@ def _as_int_array(value, what: str) -> np.ndarray:
     arr = np.asarray(value)
     if arr.ndim == 0:
         arr = arr.reshape(1)
-    if arr.dtype == bool:
-        raise TrainIDError(f"Boolean masks are not accepted as {what}; use np.nonzero(mask)[0].")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise TrainIDError(f"{what} must be integers, got {arr.dtype}.")
     return arr.astype(np.int64 if what == "train indices" else np.uint64, copy=False)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _by_id_slice(train_ids: np.ndarray, value: slice) -> np.ndarray:
+    # Start and stop are train IDs (stop exclusive); the step counts trains, as in
+    # EXtra-data, so by_id[a:b:2] takes every other train that is present.
+    if value.step is not None and (not _is_int(value.step) or value.step < 1):
+        raise TrainIDError(f"by_id slice step must be a positive integer, got {value.step!r}.")
+    lo = 0 if value.start is None else int(np.searchsorted(train_ids, np.uint64(int(value.start))))
+    hi = len(train_ids) if value.stop is None else \
+        int(np.searchsorted(train_ids, np.uint64(int(value.stop))))
+    return train_ids[lo:hi:value.step]
+
+
+def _by_id_list(train_ids: np.ndarray, value) -> np.ndarray:
+    wanted = np.unique(_as_int_array(value, "train IDs"))
+    found = np.intersect1d(wanted, train_ids, assume_unique=True)
+    if wanted.size and not found.size:
+        warnings.warn(f"None of the {wanted.size} given train IDs are among the "
+                      f"{len(train_ids)} trains of this data.", stacklevel=4)
+    return found
+
+
+def _boolean_mask(train_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    if mask.shape != train_ids.shape:
+        raise TrainIDError(f"A boolean train mask must have one value per train: got "
+                           f"{mask.shape[0] if mask.ndim else 'a scalar'} for "
+                           f"{len(train_ids)} trains.")
+    return train_ids[mask]
+
+
+def _xarray_mask(train_ids: np.ndarray, mask) -> np.ndarray:
+    if mask.dtype != bool:
+        raise TrainIDError(f"An xarray train selection must be boolean, got {mask.dtype}.")
+    if "trainId" not in mask.coords:
+        raise TrainIDError("An xarray train selection needs a 'trainId' coordinate.")
+    chosen = np.asarray(mask.trainId.values, dtype=np.uint64)[np.asarray(mask.values)]
+    return np.intersect1d(chosen, train_ids)
+
+
+def is_train_selection(item) -> bool:
+    """Whether ``item`` (as in ``data[item]``) selects trains rather than a source."""
+    return (isinstance(item, (_TrainSelection, slice, list, np.ndarray)) or _is_int(item)
+            or _is_data_array(item))
+
+
+def _is_data_array(value) -> bool:
+    cls = type(value)
+    return cls.__name__ == "DataArray" and cls.__module__.startswith("xarray")
 
 
 def select_train_ids(train_ids: np.ndarray, selection: TrainSelection) -> np.ndarray:
@@ -80,51 +132,46 @@ def select_train_ids(train_ids: np.ndarray, selection: TrainSelection) -> np.nda
     ----------
     train_ids : numpy.ndarray
         Sorted uint64 train IDs of the data.
-    selection : by_id[...], by_index[...], slice, int, list or array of int
-        Plain slices, ints and integer sequences select by index.
+    selection : by_id[...], by_index[...], slice, int, list or array of int, boolean mask
+        Plain slices, ints and integer sequences select by index. A boolean numpy array
+        (one value per train) or a boolean xarray DataArray with a ``trainId``
+        coordinate selects the trains where it is True.
 
     Returns
     -------
     numpy.ndarray
-        Sorted uint64 train IDs.
+        Sorted, unique uint64 train IDs. ``by_id`` selections keep the train IDs that
+        are in the data (a warning if a list matches none); an ID slice that matches
+        nothing gives no trains.
 
     Raises
     ------
     TrainIDError
-        If explicitly requested train IDs or indices are not in the data, or a slice by
-        train ID selects nothing.
+        A boolean mask of the wrong length, a non-integer selection.
+    TrainNotFoundError
+        Train positions (``by_index``) out of range.
+
+    Examples
+    --------
+    >>> tids = np.arange(100, 105, dtype=np.uint64)
+    >>> select_train_ids(tids, by_id[[101, 103, 999]]).tolist()
+    [101, 103]
+    >>> select_train_ids(tids, np.array([True, False, True, False, False])).tolist()
+    [100, 102]
     """
     train_ids = np.asarray(train_ids, dtype=np.uint64)
     if isinstance(selection, ById):
         value = selection.value
         if isinstance(value, slice):
-            if value.step not in (None, 1):
-                if not isinstance(value.step, int) or value.step < 1:
-                    raise TrainIDError(f"by_id slice step must be a positive integer, got {value.step!r}.")
-            start = 0 if value.start is None else int(value.start)
-            lo = np.searchsorted(train_ids, np.uint64(start), side="left")
-            if value.stop is None:
-                hi = len(train_ids)
-            else:
-                hi = np.searchsorted(train_ids, np.uint64(int(value.stop)), side="left")
-            sel = train_ids[lo:hi]
-            if value.step not in (None, 1):
-                sel = sel[(sel - np.uint64(start)) % np.uint64(value.step) == 0]
-            if len(sel) == 0 and len(train_ids):
-                raise TrainIDError(
-                    f"No trains with IDs in [{value.start}, {value.stop}): the data has "
-                    f"train IDs {train_ids[0]} to {train_ids[-1]}."
-                )
-            return sel
-        wanted = np.unique(_as_int_array(value, "train IDs"))
-        missing = np.setdiff1d(wanted, train_ids)
-        if missing.size:
-            shown = ", ".join(str(t) for t in missing[:5]) + (" ..." if missing.size > 5 else "")
-            raise TrainNotFoundError(f"Train IDs not in the data: {shown}.")
-        return wanted
+            return _by_id_slice(train_ids, value)
+        return _by_id_list(train_ids, value)
     value = selection.value if isinstance(selection, ByIndex) else selection
     if isinstance(value, slice):
         return train_ids[value]
+    if _is_data_array(value):
+        return _xarray_mask(train_ids, value)
+    if isinstance(value, np.ndarray) and value.dtype == bool:
+        return _boolean_mask(train_ids, value)
     positions = _as_int_array(value, "train indices")
     n = len(train_ids)
     bad = (positions >= n) | (positions < -n)
@@ -156,21 +203,37 @@ class SourceKeyPatterns:
         return out
 
 
+_WILDCARDS = re.compile(r"[*?\[]")
+
+
+def has_wildcards(pattern: str) -> bool:
+    """Whether a glob pattern has any wildcard (``*``, ``?``, ``[``)."""
+    return _WILDCARDS.search(pattern) is not None
+
+
 def match_keys(keys: Iterable[str], key_globs: list[str], is_control: bool) -> set[str]:
     """Keys matching any glob.
 
-    For control sources a glob may name the property (``beamPosition.ixPos``): it then
-    selects both ``.value`` and ``.timestamp`` of that property.
+    For control sources, a glob ending in ``.value``, ``.timestamp`` or ``*`` is matched
+    against the stored names; any other glob names properties (``beamPosition.ixPos``,
+    ``*Pos``) and selects only their ``.value``, as EXtra-data does.
+
+    Examples
+    --------
+    >>> keys = ["a.x.value", "a.x.timestamp", "a.y.value", "a.y.timestamp"]
+    >>> sorted(match_keys(keys, ["a.x"], is_control=True))
+    ['a.x.value']
+    >>> sorted(match_keys(keys, ["a.*"], is_control=True))
+    ['a.x.timestamp', 'a.x.value', 'a.y.timestamp', 'a.y.value']
     """
-    patterns = [_glob_regex(g) for g in key_globs]
-    matched = set()
-    for key in keys:
-        prop = key.rsplit(".", 1)[0] if is_control else key
-        for pattern in patterns:
-            if pattern.fullmatch(key) or (is_control and pattern.fullmatch(prop)):
-                matched.add(key)
-                break
-    return matched
+    stored, props = [], []
+    for glob in key_globs:
+        if is_control and not glob.endswith((".value", ".timestamp", "*")):
+            props.append(_glob_regex(glob + ".value"))
+        else:
+            stored.append(_glob_regex(glob))
+    return {key for key in keys
+            if any(p.fullmatch(key) for p in stored) or any(p.fullmatch(key) for p in props)}
 
 
 def normalise_selection(seln_or_source_glob, key_glob: str = "*"):

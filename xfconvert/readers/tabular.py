@@ -29,12 +29,14 @@ from .file_access import FileAccess
 from .keydata import read_slab
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .collection import DataCollection
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Column", "TrainTable", "table_columns", "column_name", "EntryTable",
-           "entry_tables"]
+           "entry_tables", "read_dataframe"]
 
 
 @dataclass(frozen=True)
@@ -369,3 +371,47 @@ def _read_runs(fa: FileAccess, col: Column, first: np.ndarray, count: np.ndarray
             ds.read_direct(out, source_sel=np.s_[e0:e1], dest_sel=np.s_[o0:o0 + e1 - e0])
         else:
             out[o0:o0 + e1 - e0] = ds[e0:e1]
+
+
+def read_dataframe(data: "DataCollection", *, timestamps: bool = False) -> "pd.DataFrame":
+    """Every 1-D, one-entry-per-train key of ``data`` as one DataFrame (see
+    :meth:`DataCollection.get_dataframe`).
+
+    Examples
+    --------
+    >>> from xfconvert.testing import make_run
+    >>> from xfconvert import RunDirectory
+    >>> import tempfile, pathlib
+    >>> run = RunDirectory(make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", n_trains=4))
+    >>> df = read_dataframe(run.select("*_XGM/DOOCS/MAIN", "beamPosition.ixPos*"),
+    ...                     timestamps=True)
+    >>> sorted(c.rsplit("/", 1)[1] for c in df.columns), df.index.name
+    (['beamPosition.ixPos', 'beamPosition.ixPos.timestamp'], 'trainId')
+    """
+    import pandas as pd
+    columns = table_columns(data, timestamps=timestamps)
+    values, valid = TrainTable(data, columns).read(data.train_id_array)
+    tids = data.train_id_array
+    any_valid = np.zeros(len(tids), dtype=bool)
+    for mask in valid.values():
+        any_valid |= mask
+    keep_all = bool(any_valid.all())
+    out = {}
+    for col in columns:
+        arr, mask = values[col.name], valid[col.name]
+        if not keep_all:
+            arr, mask = arr[any_valid], mask[any_valid]
+        if not mask.all():
+            if arr.dtype.kind in "fc":
+                arr[~mask] = np.nan
+            elif arr.dtype.kind in "iub":
+                arr = arr.astype(np.float64)
+                arr[~mask] = np.nan
+            else:
+                arr = arr.astype(object)
+                arr[~mask] = None
+        out[col.name] = arr
+    index = pd.Index(tids[any_valid], name="trainId")
+    # copy=False: keep each column's array as its own block instead of copying all
+    # columns into consolidated 2-D blocks (which doubles peak memory).
+    return pd.DataFrame(out, index=index, copy=False)

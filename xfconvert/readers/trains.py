@@ -15,6 +15,9 @@ Examples
 10000 (1000,)
 10001 (1000,)
 10002 (1000,)
+>>> tid, data = run.select("*_XGM/DOOCS/MAIN", "*.ixPos").train_from_index(0, flat_keys=True)
+>>> sorted(k for _, k in data)
+['beamPosition.ixPos.value', 'metadata']
 """
 from __future__ import annotations
 
@@ -87,22 +90,20 @@ def key_trains(kd: KeyData, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
             start_train = stop_train
 
 
-def _train_value(entries: np.ndarray, is_control: bool) -> Any:
-    # One entry per train is handed out as that entry (as EXtra-data does); several as
-    # an array with the entry axis first.
-    if entries.shape[0] == 1:
-        return entries[0]
-    return entries
-
-
-def iterate_trains(data: "DataCollection", require_all: bool = False,
+def iterate_trains(data: "DataCollection", require_all: bool = False, *,
+                   flat_keys: bool = False, keep_dims: bool = False,
                    block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, dict]]:
     """Yield ``(train_id, {source: {key: value, 'metadata': {...}}})`` for every train.
 
-    Sources and keys appear only where they have data for that train; with
-    ``require_all=True`` trains missing any selected key are skipped.
+    Every selected source appears in every train with its ``'metadata'``
+    (``{'source': ..., 'timestamp.tid': ...}``); keys appear only where they have data.
+    Control values and instrument keys with one entry in the train are single entries
+    (with ``keep_dims=True`` instrument keys keep the entry axis); several entries are
+    an array, entries first. With ``require_all=True`` trains missing any selected key
+    are skipped; with ``flat_keys=True`` the dict is keyed by ``(source, key)``.
     """
-    keys = [(source, key, data[source]) for source in sorted(data.all_sources)
+    sources = sorted(data.all_sources)
+    keys = [(source, key, data[source]) for source in sources
             for key in sorted(data[source].keys())]
     # The block budget is shared by all keys, so memory stays bounded however many
     # detector modules are selected.
@@ -111,19 +112,26 @@ def iterate_trains(data: "DataCollection", require_all: bool = False,
                for source, key, sd in keys]
     pending: list[tuple[int, np.ndarray] | None] = [next(r[3], None) for r in readers]
     for tid in data.train_ids:
-        train: dict[str, dict[str, Any]] = {}
+        train: dict[str, dict[str, Any]] = {
+            source: {"metadata": {"source": source, "timestamp.tid": tid}} for source in sources}
         complete = True
-        for i, (source, key, is_control, it) in enumerate(readers):
+        for i, (source, key, squeeze_control, it) in enumerate(readers):
             item = pending[i]
             if item is not None and item[0] == tid:
-                train.setdefault(source, {})[key] = _train_value(item[1], is_control)
+                entries = item[1]
+                if entries.shape[0] == 1 and (squeeze_control or not keep_dims):
+                    train[source][key] = entries[0]
+                else:
+                    train[source][key] = entries
                 item = pending[i] = None  # let the block be reused once the caller is done
                 pending[i] = next(it, None)
             else:
                 complete = False
         if require_all and not complete:
             continue
-        for source, values in train.items():
-            values["metadata"] = {"source": source, "timestamp.tid": tid}
-        yield tid, train
+        if flat_keys:
+            yield tid, {(source, key): value for source, values in train.items()
+                        for key, value in values.items()}
+        else:
+            yield tid, train
         del train
