@@ -366,7 +366,7 @@ def _units(data: "DataCollection", column: Column) -> dict[str, str]:
     version = tuple(int(part) for part in fa.format_version.split("."))
     if version < (1, 3):  # unit attributes came with format 1.3; skip 4 lookups a key
         return {}
-    return data[column.source, column.key].units
+    return data[column.source, column.key].unit_attributes()
 
 
 def _run_number(fa: FileAccess) -> int:

@@ -308,7 +308,8 @@ def _plan_source(data, source: str, opts: ZarrOptions, plan: ZarrPlan) -> None:
                 match = (counts, dim, _add_coords(sd, kd, group, dim, suffix, opts, plan))
                 dims.append(match)
             _, dim, coords = match
-            attrs = {**kd.units, **({"coordinates": " ".join(coords)} if coords else {})}
+            attrs = {**kd.unit_attributes(),
+                     **({"coordinates": " ".join(coords)} if coords else {})}
             path = f"{source}/{kd.key}"
             spec, per_unit = _spec(path, kd.shape, kd.dtype,
                                    (dim,) + _extra_dims(kd.key, kd.entry_shape), opts,
@@ -413,7 +414,7 @@ def _plan_detector(det: MultimodDetectorBase, opts: ZarrOptions, plan: ZarrPlan)
             eg = next(kd for kd in kds if kd is not None)
             fill = detector_fill_value(key, eg.dtype)
             path = f"{name}/{key}"
-            attrs = {**eg.units, "coordinates": " ".join(coords),
+            attrs = {**eg.unit_attributes(), "coordinates": " ".join(coords),
                      "fill_value_meaning": "module or frame not recorded; see present_"
                                            + group}
             spec, per_unit = _spec(path, (n, n_mod) + eg.entry_shape, eg.dtype,
