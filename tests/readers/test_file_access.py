@@ -60,12 +60,15 @@ def test_files_opened_read_only(agipd_run):
 
 
 def test_classify_train_ids():
-    keep, problems = classify_train_ids(np.array([1, 2, 2**64 - 1, 4, 5, 0, 0], np.uint64))
-    assert keep.tolist() == [True, True, False, True, True, False, False]
+    pos, problems = classify_train_ids(np.array([1, 2, 2**64 - 1, 4, 5, 0, 0], np.uint64))
+    assert pos.tolist() == [0, 1, 2, 3, 4]
     assert problems.out_of_order_positions.tolist() == [2]
-    keep, problems = classify_train_ids(np.array([10, 11, 3, 13], np.uint64))
-    assert keep.tolist() == [True, True, False, True]
-    keep, problems = classify_train_ids(np.array([10, 0, 12], np.uint64))
-    assert problems.zero_positions.tolist() == [1] and keep.tolist() == [True, False, True]
-    keep, problems = classify_train_ids(np.zeros(3, np.uint64))
-    assert not keep.any() and not problems
+    assert problems.suspect_positions.tolist() == [2]  # no flag: out of order is suspect
+    pos, problems = classify_train_ids(np.array([10, 11, 3, 13], np.uint64),
+                                       flag=np.array([1, 0, 1, 1]))
+    assert problems.suspect_positions.tolist() == [1]  # a flag decides alone
+    assert problems.out_of_order_positions.tolist() == [2]
+    pos, problems = classify_train_ids(np.array([10, 0, 12], np.uint64))
+    assert problems.zero_positions.tolist() == [1] and pos.tolist() == [0, 2]
+    pos, problems = classify_train_ids(np.zeros(3, np.uint64))
+    assert not pos.size and not problems

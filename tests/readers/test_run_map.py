@@ -28,6 +28,7 @@ def test_cache_written_and_used(run_dir, monkeypatch):
     assert len(doc["files"]) == len(first.files)
     # With a valid cache, opening the run must not open any HDF5 file.
     file_access.FileAccess._instances.clear()
+    file_access.FileAccess._states.clear()
     opened = []
     real_file = file_access.h5py.File
     monkeypatch.setattr(file_access.h5py, "File",
@@ -48,14 +49,15 @@ def test_stale_entry_is_ignored(run_dir):
     doc["files"][0]["size"] += 1
     cache.write_text(json.dumps(doc))
     file_access.FileAccess._instances.clear()
+    file_access.FileAccess._states.clear()
     run = RunDirectory(run_dir)
     assert run.train_ids == list(range(10000, 10008))
     assert json.loads(cache.read_text())["files"][0]["size"] == os.stat(
         run_dir / doc["files"][0]["filename"]).st_size  # rewritten
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"schema_version": 1}', "[]",
-                                     '{"schema_version": 1, "run_path": "x", "files": [{}]}'])
+@pytest.mark.parametrize("content", ["{not json", '{"schema_version": 2}', "[]",
+                                     '{"schema_version": 2, "run_path": "x", "files": [{}]}'])
 def test_malformed_cache_warns_and_is_ignored(run_dir, content, caplog):
     (run_dir / CACHE_FILENAME).write_text(content)
     with caplog.at_level(logging.WARNING):

@@ -23,11 +23,11 @@ from .progress import LazyProgress
 _SLICE = re.compile(r"^(id:)?(-?\d*):(-?\d*)(?::(\d+))?$")
 
 
-def open_input(path: Path, skip_suspect_trains: bool = False):
+def open_input(path: Path, inc_suspect_trains: bool = True):
     """A run directory or a single file."""
     if path.is_file():
-        return H5File(path, skip_suspect_trains=skip_suspect_trains)
-    return RunDirectory(path, skip_suspect_trains=skip_suspect_trains)
+        return H5File(path, inc_suspect_trains=inc_suspect_trains)
+    return RunDirectory(path, inc_suspect_trains=inc_suspect_trains)
 
 
 def parse_trains(text: str):
@@ -94,7 +94,7 @@ def build_convert_command() -> click.Command:
         if wrong:
             flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
             raise click.UsageError(f"{flags} does not apply to writer {to!r}.")
-        data = open_input(input_path, skip_suspect_trains)
+        data = open_input(input_path, inc_suspect_trains=not skip_suspect_trains)
         if select:
             data = data.select(list(select))
         if trains:

@@ -4,9 +4,11 @@ The cache lives in the run directory (``xfconvert_run_map.json``) or, when that 
 writable, in the user's cache directory (``$XFCONVERT_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/xfconvert/run_maps``, else ``~/.cache/xfconvert/run_maps``). Each
 entry records a file's size and modification time; an entry that no longer matches its
-file is ignored. A cache that is malformed or fails the JSON Schema
-(``xfconvert/schemas/run_map.json``) is ignored with a warning. Writing the cache is
-best-effort and atomic (temporary name, then rename).
+file is ignored. A cache that cannot be decoded (not UTF-8, not JSON, fails the JSON Schema
+``xfconvert/schemas/run_map.json``, or holds more trains than its file could) is ignored
+with a warning: sizes are checked before anything is allocated. A cache of an older
+schema version is ignored quietly. Writing the cache is best-effort and atomic
+(temporary name, then rename).
 
 Examples
 --------
@@ -40,7 +42,10 @@ log = logging.getLogger(__name__)
 __all__ = ["RunMap", "encode_train_ranges", "decode_train_ranges"]
 
 CACHE_FILENAME = "xfconvert_run_map.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_MAX_TRAIN_ID = 2**64 - 1
+# Every train costs at least 8 bytes of INDEX/trainId in its file.
+_BYTES_PER_TRAIN = 8
 
 
 @lru_cache(maxsize=1)
@@ -61,15 +66,55 @@ def encode_train_ranges(train_ids: np.ndarray) -> list[list[int]]:
     return [[int(tids[s]), int(n)] for s, n in zip(starts, lengths)]
 
 
-def decode_train_ranges(ranges: list[list[int]]) -> np.ndarray:
-    """Inverse of :func:`encode_train_ranges`."""
+def decode_train_ranges(ranges: list[list[int]], max_trains: int | None = None) -> np.ndarray:
+    """Inverse of :func:`encode_train_ranges`.
+
+    Raises
+    ------
+    ValueError
+        If a range is malformed or out of the uint64 range, or (with ``max_trains``)
+        the ranges hold more trains than that, checked before allocating.
+
+    Examples
+    --------
+    >>> decode_train_ranges([[5, 3], [10, 1]]).tolist()
+    [5, 6, 7, 10]
+    """
     if not ranges:
         return np.zeros(0, dtype=np.uint64)
-    firsts = np.array([r[0] for r in ranges], dtype=np.uint64)
-    lengths = np.array([r[1] for r in ranges], dtype=np.int64)
-    offsets = np.arange(lengths.sum(), dtype=np.uint64) - np.repeat(
+    try:
+        firsts_list = [int(r[0]) for r in ranges]
+        lengths_list = [int(r[1]) for r in ranges]
+    except (TypeError, ValueError, IndexError) as err:
+        raise ValueError(f"malformed train ID range ({err})") from err
+    total = sum(lengths_list)
+    if min(lengths_list) < 1 or min(firsts_list) < 0:
+        raise ValueError("train ID ranges need first >= 0 and length >= 1")
+    if max(f + n for f, n in zip(firsts_list, lengths_list)) - 1 > _MAX_TRAIN_ID:
+        raise ValueError("train ID range beyond 2**64 - 1")
+    if max_trains is not None and total > max_trains:
+        raise ValueError(f"{total} trains where at most {max_trains} fit the file")
+    firsts = np.array(firsts_list, dtype=np.uint64)
+    lengths = np.array(lengths_list, dtype=np.int64)
+    offsets = np.arange(total, dtype=np.uint64) - np.repeat(
         (np.cumsum(lengths) - lengths).astype(np.uint64), lengths)
     return np.repeat(firsts, lengths) + offsets
+
+
+def _check_entry(entry: dict[str, Any]) -> None:
+    """Raise ValueError if an entry holds more than its file could (before decoding)."""
+    max_trains = entry["size"] // _BYTES_PER_TRAIN
+    n = sum(int(r[1]) for r in entry["train_id_ranges"])
+    if n > max_trains:
+        raise ValueError(f"entry {entry['filename']}: {n} trains in a file of "
+                         f"{entry['size']} bytes")
+    for first, length in entry["train_id_ranges"]:
+        if first + length - 1 > _MAX_TRAIN_ID:
+            raise ValueError(f"entry {entry['filename']}: train ID beyond 2**64 - 1")
+    positions = [p for v in entry["train_id_problems"].values() for p in v]
+    if positions and max(positions) >= max_trains + len(
+            entry["train_id_problems"]["zero_positions"]):
+        raise ValueError(f"entry {entry['filename']}: train position out of range")
 
 
 def user_cache_dir() -> Path:
@@ -97,19 +142,28 @@ class RunMap:
         """Entries by file name, from the first valid cache found (empty if none)."""
         for path in self.candidates:
             try:
-                text = path.read_text()
+                raw = path.read_bytes()
             except FileNotFoundError:
                 continue
             except OSError as err:
                 log.warning("Ignoring unreadable run-map cache %s: %s", path, err)
                 continue
             try:
-                doc = json.loads(text)
+                doc = json.loads(raw.decode("utf-8"))
+                if isinstance(doc, dict) and isinstance(doc.get("schema_version"), int) \
+                        and doc["schema_version"] < SCHEMA_VERSION:
+                    log.debug("Ignoring run-map cache %s of schema version %s", path,
+                              doc["schema_version"])
+                    continue
                 errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.path))
                 if errors:
                     raise ValueError(errors[0].message)
-            except ValueError as err:
-                log.warning("Ignoring malformed run-map cache %s: %s", path, err)
+                for entry in doc["files"]:
+                    _check_entry(entry)
+            except (ValueError, RecursionError, OverflowError) as err:
+                # UnicodeDecodeError and JSONDecodeError are ValueErrors.
+                log.warning("Ignoring malformed run-map cache %s: %s", path,
+                            str(err).splitlines()[0][:200])
                 continue
             if doc["run_path"] != str(self.run_dir):
                 log.warning("Ignoring run-map cache %s made for %s", path, doc["run_path"])
@@ -126,7 +180,8 @@ class RunMap:
         """What :class:`FileAccess` takes from a cache entry."""
         return {
             "format_version": entry["format_version"],
-            "train_ids": decode_train_ranges(entry["train_id_ranges"]),
+            "train_ids": decode_train_ranges(entry["train_id_ranges"],
+                                             entry["size"] // _BYTES_PER_TRAIN),
             "control_sources": entry["control_sources"],
             "instrument_sources": entry["instrument_sources"],
             "train_id_problems": entry["train_id_problems"],

@@ -1,12 +1,17 @@
 """Structural checks of EuXFEL files and runs (``xfconvert validate``).
 
-Checked for each file: it opens as HDF5 and has METADATA and INDEX; train IDs have no
-zeros except padding at the end and strictly increase; every index has as many entries as
-there are train IDs; indexes start at the beginning of the data and point to successive
-entries without gaps or overlaps, and never past the end of a dataset; datasets of a
-source group agree on their length; every virtual dataset's source files exist and open,
-and hold source datasets long enough for the mapped selections (HDF5 returns fill values,
-or fails, where they do not). For runs: every ``.h5`` file opens and at least one is usable.
+Checked for each file: it opens as HDF5 and has METADATA (source names as strings) and
+INDEX; train IDs are integers, have no zeros except padding at the end and strictly
+increase; every index has integer first/count (or legacy first/last/status) with as many
+entries as the real trains or as the zero-padded INDEX/trainId (both are valid), no
+negative counts, starts at the beginning of the data and points to successive entries
+without gaps or overlaps, and never past the end of a dataset; datasets of a source group
+agree on their length; control timestamps have no zeros before the last entry and never
+decrease; every virtual dataset's source files exist and open, and hold source datasets
+long enough for the mapped selections (HDF5 returns fill values, or fails, where they do
+not). For runs: every ``.h5`` file opens and at least one is usable; no source holds a
+train twice (in two files, or twice in one); run-map cache entries that match a file's
+size and time agree with its contents.
 
 Examples
 --------
@@ -19,7 +24,8 @@ Examples
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -27,7 +33,9 @@ import h5py
 import numpy as np
 
 from ..exceptions import FileStructureError
-from .file_access import FileAccess, classify_train_ids
+from .file_access import FileAccess, FileFormatWarning
+from .run_map import RunMap, decode_train_ranges
+from .source_files import find_duplicate_trains
 
 __all__ = ["Problem", "validate", "validate_file"]
 
@@ -51,13 +59,21 @@ class Problem:
 
 
 def _read_index(group: h5py.Group) -> tuple[np.ndarray, np.ndarray]:
-    first = group["first"][()].astype(np.int64).ravel()
+    names = ("first", "count") if "count" in group else ("first", "last", "status")
+    for name in names:
+        ds = group[name]
+        if ds.dtype.kind not in "ui" or ds.ndim != 1:
+            raise TypeError(f"{name} is {ds.ndim}-D {ds.dtype}, not 1-D integers")
+    first = group["first"][()].astype(np.int64)
     if "count" in group:
-        count = group["count"][()].astype(np.int64).ravel()
+        count = group["count"][()].astype(np.int64)
     else:
-        last = group["last"][()].astype(np.int64).ravel()
-        status = group["status"][()].ravel()
-        count = np.where(status != 0, last - first + 1, 0)
+        last = group["last"][()].astype(np.int64)
+        status = group["status"][()]
+        n = min(first.size, last.size, status.size)
+        count = np.where(status[:n] != 0, last[:n] - first[:n] + 1, 0)
+    if first.size != count.size:
+        raise TypeError(f"first has {first.size} entries, count {count.size}")
     return first, count
 
 
@@ -86,11 +102,15 @@ def _dataset_lengths(group: h5py.Group) -> dict[str, int]:
 
 
 def _check_index(fname: str, source: str, first: np.ndarray, count: np.ndarray,
-                 n_trains: int, lengths: dict[str, int], is_control: bool) -> list[Problem]:
+                 n_trains: tuple[int, int], lengths: dict[str, int], is_control: bool
+                 ) -> list[Problem]:
     problems = []
-    if first.size != n_trains or count.size != n_trains:
-        return [Problem(fname, f"index has {count.size} entries (first: {first.size}) but "
-                        f"INDEX/trainId has {n_trains}", source)]
+    n_used, n_raw = n_trains
+    if count.size not in (n_used, n_raw):
+        padded = f" ({n_raw} with padding)" if n_raw != n_used else ""
+        return [Problem(fname, f"index has {count.size} entries but INDEX/trainId has "
+                        f"{n_used} trains{padded}", source)]
+    first, count = first[:n_used], count[:n_used]
     if (count < 0).any():
         problems.append(Problem(fname, "negative counts in index", source))
         return problems
@@ -128,15 +148,23 @@ def validate_file(path) -> list[Problem]:
     """Check one EuXFEL file; returns the problems found (empty list: all good)."""
     fname = os.path.abspath(os.fspath(path))
     try:
-        fa = FileAccess(fname)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FileFormatWarning)
+            fa = FileAccess(fname)
     except FileStructureError as err:
         return [Problem(fname, err.problem, err.source, err.key)]
     problems = []
-    raw_tids = fa.raw_train_ids
-    _, tid_problems = classify_train_ids(raw_tids)
+    f = fa.file
+    tid_dtype = f["INDEX/trainId"].dtype
+    if tid_dtype.kind not in "ui":
+        problems.append(Problem(fname, f"INDEX/trainId is stored as {tid_dtype}, not as "
+                                "integers"))
+    tid_problems = replace(fa.train_id_problems,
+                           flagged_positions=np.zeros(0, dtype=np.int64))
     if tid_problems:
         problems.append(Problem(fname, tid_problems.describe()))
-    f = fa.file
+    nonzero = np.flatnonzero(fa.raw_train_ids)
+    n_trains = (int(nonzero[-1]) + 1 if nonzero.size else 0, fa.raw_train_ids.size)
     for source in sorted(fa.all_sources):
         is_control = source in fa.control_sources
         for index_path, data_path in _index_groups(f, source, is_control):
@@ -151,15 +179,45 @@ def validate_file(path) -> list[Problem]:
             except KeyError as err:
                 problems.append(Problem(fname, f"incomplete index {index_path} ({err})", source))
                 continue
+            except TypeError as err:
+                problems.append(Problem(fname, f"unusable index {index_path}: {err}", source))
+                continue
             lengths = _dataset_lengths(f[data_path])
-            problems += _check_index(fname, source, first, count, raw_tids.size, lengths,
+            problems += _check_index(fname, source, first, count, n_trains, lengths,
                                      is_control)
-            if not is_control:
+            if is_control:
+                problems += _check_timestamps(fname, source, f[data_path])
+            else:
                 distinct = set(lengths.values())
                 if len(distinct) > 1:
                     problems.append(Problem(fname, f"datasets in {data_path} have different "
                                             f"lengths: {sorted(distinct)}", source))
     problems += _check_virtual_sources(fname, f)
+    return problems
+
+
+def _check_timestamps(fname: str, source: str, group: h5py.Group) -> list[Problem]:
+    """Control timestamps: zeros only after the last real entry, never decreasing."""
+    problems = []
+    stamps: list[tuple[str, h5py.Dataset]] = []
+    group.visititems(lambda name, obj: stamps.append((name, obj))
+                     if isinstance(obj, h5py.Dataset) and name.endswith("timestamp")
+                     else None)
+    for name, ds in stamps:
+        if ds.dtype.kind not in "uif" or ds.ndim != 1:
+            continue
+        ts = ds[()]
+        key = name.replace("/", ".")
+        zeros = np.flatnonzero(ts == 0)
+        if zeros.size and (ts[zeros[0]:] != 0).any():
+            problems.append(Problem(fname, "timestamp is 0 before the last entry", source, key))
+        real = ts[:zeros[0]] if zeros.size else ts
+        down = np.flatnonzero(real[1:] < real[:-1])
+        if down.size:
+            i = int(down[0])
+            problems.append(Problem(fname, f"timestamp is decreasing at entry {i + 1} "
+                                    f"({real[i + 1]} < {real[i]}; {down.size} time(s))",
+                                    source, key))
     return problems
 
 
@@ -290,13 +348,46 @@ def validate(path, on_file: Callable[[str], None] | None = None) -> list[Problem
     else:
         return [Problem(str(path.resolve()), "no such file or directory")]
     problems: list[Problem] = []
-    usable = 0
+    usable: list[FileAccess] = []
     for file in files:
         if on_file is not None:
             on_file(str(file))
         found = validate_file(file)
         problems += found
-        usable += not found
-    if path.is_dir() and usable == 0:
-        problems.append(Problem(str(path.resolve()), "the run has no usable file"))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FileFormatWarning)
+                usable.append(FileAccess(file))
+        except FileStructureError:
+            continue
+    if path.is_dir():
+        if not usable:
+            problems.append(Problem(str(path.resolve()), "the run has no usable file"))
+        problems += _check_run(path, usable)
+    return problems
+
+
+def _check_run(run_dir: Path, files: list[FileAccess]) -> list[Problem]:
+    """Trains held twice by a source, and run-map cache entries that disagree with files."""
+    problems = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FileFormatWarning)
+            duplicates = find_duplicate_trains(files)
+    except FileStructureError as err:
+        return [Problem(err.filename, err.problem, err.source, err.key)]
+    for d in duplicates:
+        problems.append(Problem(d.other.filename, d.describe(), d.source))
+    cached = RunMap(run_dir).load()
+    for fa in files:
+        entry = cached.get(os.path.basename(fa.filename))
+        if entry is None or not RunMap.entry_matches(entry, os.stat(fa.filename)):
+            continue
+        tids = decode_train_ranges(entry["train_id_ranges"])
+        if (set(entry["control_sources"]) != fa.control_sources
+                or set(entry["instrument_sources"]) != fa.instrument_sources
+                or not np.array_equal(tids, fa.metadata()["train_ids"])):
+            problems.append(Problem(fa.filename, f"run-map cache entry in "
+                                    f"{RunMap(run_dir).candidates[0].name} disagrees with the "
+                                    "file (delete the cache to rebuild it)"))
     return problems
