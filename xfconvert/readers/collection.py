@@ -447,7 +447,10 @@ class DataCollection:
             seln_or_source_glob = seln_or_source_glob.selection
         elif isinstance(seln_or_source_glob, SourceData):
             sd = seln_or_source_glob
-            seln_or_source_glob = {sd.source: set(sd.keys())}
+            keys = sd.keys()
+            # All keys of the source stays "all keys" (None), as for the source itself.
+            seln_or_source_glob = {sd.source: set() if keys == self._all_keys(sd.source)
+                                   else set(keys)}
         elif isinstance(seln_or_source_glob, KeyData):
             seln_or_source_glob = {seln_or_source_glob.source: {seln_or_source_glob.key}}
         seln = normalise_selection(seln_or_source_glob, key_glob)

@@ -156,7 +156,7 @@ def _xtdf_lines(data: "DataCollection") -> list[str]:
         modno = sorted(modules)[0]
         info = detector_info(data, modules[modno])
         dims = " x ".join(str(d) for d in info["dims"])
-        lines.append(f"  e.g. module {name} {modno} : {dims} pixels")
+        lines.append(f"  e.g. module {modno} : {dims} pixels")
         lines.append(f"  {modules[modno]}")
         lines.append(f"  {info['frames_per_train']} frames per train, up to "
                      f"{info['total_frames']} frames total")
@@ -190,6 +190,26 @@ def _keys_lines(sd: "SourceData", keys: Iterable[str], key_aliases: dict) -> lis
         alias = " <" + ", ".join(sorted(aliases)) + ">" if aliases else ""
         shape = f", entry shape {kd.entry_shape}" if kd.entry_shape else ""
         lines.append(f"- {key}{alias}\t[{kd.dtype}{shape}]")
+    return lines
+
+
+def _run_only_lines(sd: "SourceData", key_aliases: dict) -> list[str]:
+    """Properties recorded only in the RUN section (e.g. classId)."""
+    try:
+        values = sd.run_values(inc_timestamps=False)
+    except ValueError:  # no RUN section for this source, or data from several runs
+        return []
+    lines = []
+    for key in sorted(set(values) - sd.keys(inc_timestamps=False)):
+        value = values[key]
+        aliases = key_aliases.get(key)
+        alias = " <" + ", ".join(sorted(aliases)) + ">" if aliases else ""
+        if isinstance(value, str):
+            dtype, shape = "string", ()
+        else:
+            dtype, shape = np.asarray(value).dtype, np.shape(value)
+        extra = f", entry shape {shape}" if shape else ""
+        lines.append(f"- {key}{alias}\t[{dtype}{extra}]")
     return lines
 
 
@@ -263,9 +283,13 @@ class _InfoText:
     def control_detail(self, src: str) -> list[str]:
         sd = self.data[src]
         lines = ["    - Control keys (1 entry per train):"]
+        aliases = self.key_aliases.get(src, {})
         lines += ["      " + line for line in
-                  _keys_lines(sd, sorted(sd.keys(inc_timestamps=False)),
-                              self.key_aliases.get(src, {}))]
+                  _keys_lines(sd, sorted(sd.keys(inc_timestamps=False)), aliases)]
+        run_only = _run_only_lines(sd, aliases)
+        if run_only:
+            lines.append("    - Additional run keys (1 entry per run):")
+            lines += ["      " + line for line in run_only]
         return lines
 
     def text(self) -> str:

@@ -111,7 +111,8 @@ def train_timestamps(data: "DataCollection", labelled: bool = False, *,
     tids = data.train_id_array
     stamps = np.zeros(len(tids), dtype=np.uint64)
     todo = np.ones(len(tids), dtype=bool)
-    for fa in data.files:
+    selected = {fa for src in data.all_sources for fa in data.files_for_source(src)}
+    for fa in (fa for fa in data.files if fa in selected):
         if not todo.any():
             break
         ftids = fa.train_ids
