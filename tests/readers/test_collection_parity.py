@@ -323,3 +323,12 @@ def test_plot_missing_data_content(ed_run_dir):
     starts = sorted(p.vertices[:, 0].min() for p in bar.get_paths())
     assert starts == [0, 4, 10]
     plt.close("all")
+
+
+def test_plot_missing_data_without_matplotlib(runs, monkeypatch):
+    import sys
+    from xfconvert.exceptions import MissingDependencyError
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(MissingDependencyError, match=r"xfconvert\[plot\]") as info:
+        runs[1].plot_missing_data()
+    assert isinstance(info.value, ImportError)

@@ -682,13 +682,7 @@ class DataCollection:
         if not strict:
             pairs = [(s, k) for s, k in pairs
                      if s in self._selection and (k == "*" or k in self[s])]
-        selection: dict[str, set[str] | None] = {}
-        for src, key in pairs:
-            if key == "*":
-                selection[src] = None
-            else:
-                selection.setdefault(src, set()).add(key)
-        return data.select({s: k for s, k in selection.items()}, require_all=require_all)
+        return data.select(pairs, require_all=require_all)
 
     def drop_aliases(self) -> "DataCollection":
         """The same data without any aliases."""
