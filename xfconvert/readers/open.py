@@ -281,28 +281,33 @@ def _run_name(run) -> str:
 def _combine(proposal, run, origins: list[str], absence_ok: set[str],
              opener: Callable[[str], DataCollection]) -> DataCollection:
     """Open each origin; a later origin's sources replace the same sources before it."""
-    combined: DataCollection | None = None
+    opened: list[DataCollection] = []
     for origin in origins:
         try:
-            data = opener(origin)
+            opened.append(opener(origin))
         except FileNotFoundError:
             if origin in absence_ok:
                 continue
-            if combined is None:
+            if not opened:
                 raise
             warnings.warn(f"No data for proposal {proposal} run {run} in {origin!r}",
                           stacklevel=3)
-            continue
-        if combined is None:
-            combined = data
-            continue
-        earlier = combined.deselect([(src, "*") for src in
-                                     combined.all_sources & data.all_sources])
-        combined = data.union(earlier) if earlier.all_sources else data
-    if combined is None:
+    if not opened:
         raise DataNotFoundError(f"proposal {proposal} run {run}",
                                 f"no data in {', '.join(origins)}")
-    return combined
+    if len(opened) == 1:
+        return opened[0]
+    files: list[FileAccess] = []
+    for i, data in enumerate(opened):
+        later = frozenset().union(*(d.all_sources for d in opened[i + 1:]))
+        for fa in data.files:
+            replaced = fa.all_sources & later
+            if replaced == fa.all_sources:
+                continue  # every source of this file comes from a later origin
+            # A file mixing replaced and kept sources: its replaced sources read nothing.
+            files.append(fa.excluding({s: fa.raw_positions for s in replaced})
+                         if replaced else fa)
+    return DataCollection(files, run_path=opened[-1].run_path)
 
 
 def open_run(proposal, run, data: str | Sequence[str] = "default", include: str = "*",
