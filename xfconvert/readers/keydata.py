@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import weakref
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
     import xarray as xr
 
 log = logging.getLogger(__name__)
+
+# Attributes of each (source, key) per file, read once: xarray() asks for units on every
+# call, and opening a dataset to read its attributes costs as much as a small read.
+_ATTRIBUTES: "weakref.WeakKeyDictionary[FileAccess, dict]" = weakref.WeakKeyDictionary()
 
 __all__ = ["KeyData", "read_chunk", "read_slab", "split_slices", "decode_strings"]
 
@@ -195,9 +200,13 @@ class KeyData:
         """
         for fa in self.files:
             if fa.has_key(self.source, self.key):
-                ds = fa.get_dataset(self.source, self.key)
-                return _units.dataset_attributes(
-                    ds, self.is_control and self.key.endswith(".value"))
+                per_file = _ATTRIBUTES.setdefault(fa, {})
+                attrs = per_file.get((self.source, self.key))
+                if attrs is None:
+                    attrs = per_file[(self.source, self.key)] = _units.dataset_attributes(
+                        fa.get_dataset(self.source, self.key),
+                        self.is_control and self.key.endswith(".value"))
+                return dict(attrs)
         return {}
 
     def unit_attributes(self) -> dict[str, str]:
