@@ -119,3 +119,23 @@ class OutputOverlapsInputError(OutputError):
         self.relation = relation
         super().__init__(f"Refusing to write {self.target}: it {relation} the input "
                          f"{self.input_path}; choose an output outside the input data.")
+
+
+class InternalError(XfconvertError, RuntimeError):
+    """A bug in xfconvert (or a writer plugin): an unexpected exception, with its context.
+
+    The message names the writer and the target; the original exception is chained
+    (``__cause__``) and shown with ``xfconvert --debug``.
+    """
+
+
+class Interrupted(KeyboardInterrupt):
+    """A conversion stopped by SIGINT or SIGTERM (``signum``).
+
+    Deliberately not an :class:`XfconvertError`: like Ctrl-C, it passes through
+    ``except Exception`` clauses, so every writer unwinds and cleans up.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        super().__init__(signum)

@@ -77,15 +77,17 @@ def test_parse_trains():
     assert isinstance(sel, ById) and sel.value == slice(10002, 10005, None)
 
 
-def test_skip_suspect_trains_flag(capsys, tmp_path):
+@pytest.mark.parametrize("damage", ["zero_train_id", "unsorted_train_ids"])
+def test_skip_suspect_trains_flag(capsys, tmp_path, damage):
+    """Suspect trains are read by default (as EXtra-data's inc_suspect_trains=True);
+    --skip-suspect-trains maps to inc_suspect_trains=False."""
     from xfconvert.testing import make_damaged_file
     (tmp_path / "r1").mkdir()
-    make_damaged_file(tmp_path / "r1" / "RAW-R0001-DA01-S00000.h5", "zero_train_id")
-    out = tmp_path / "out.h5"
-    code, _, err = run_cli(capsys, "convert", str(tmp_path / "r1"), "--to", "euxfel",
-                           "-o", str(out))
-    assert code == 1 and "--skip-suspect-trains" in err and not out.exists()
-    code, _, err = run_cli(capsys, "convert", str(tmp_path / "r1"), "--to", "euxfel",
-                           "-o", str(out), "--skip-suspect-trains")
-    assert code == 0, err
-    assert 0 not in H5File(out).train_ids and len(H5File(out).train_ids) == 9
+    make_damaged_file(tmp_path / "r1" / "RAW-R0001-DA01-S00000.h5", damage)
+    for flags, inc in [((), True), (("--skip-suspect-trains",), False)]:
+        out = tmp_path / f"out-{inc}.h5"
+        code, _, err = run_cli(capsys, "convert", str(tmp_path / "r1"), "--to", "euxfel",
+                               "-o", str(out), *flags)
+        assert code == 0, err
+        expected = RunDirectory(tmp_path / "r1", inc_suspect_trains=inc).train_ids
+        assert H5File(out).train_ids == expected and 0 not in expected

@@ -24,12 +24,13 @@ def run_dir(tmp_path_factory):
 def test_ls_run(capsys, run_dir):
     code, out, _ = run_cli(capsys, "ls", str(run_dir))
     assert code == 0
-    assert "# of trains:    5" in out and "2 detector modules" in out
+    assert "# of trains:    5" in out and "2 XTDF detector modules" in out
 
 
 def test_ls_detail_and_file(capsys, run_dir):
     code, out, _ = run_cli(capsys, "ls", str(run_dir), "--detail", "*_XGM/*")
-    assert code == 0 and "beamPosition.ixPos.value" in out
+    assert code == 0 and "beamPosition.ixPos\t[float32]" in out
+    assert "data.intensityTD\t[float32, entry shape (1000,)]" in out
     one_file = sorted(run_dir.glob("*DA01*"))[0]
     code, out, _ = run_cli(capsys, "ls", str(one_file))
     assert code == 0 and "SA1_XTD2_XGM/DOOCS/MAIN" in out

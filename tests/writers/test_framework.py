@@ -124,14 +124,18 @@ def test_atomic_output_file_and_directory(tmp_path):
     assert list(tmp_path.iterdir()) == []
     store = tmp_path / "store.zarr"
     for content in ("one", "two"):
-        with atomic_output(store, overwrite=True) as tmp:
-            tmp.mkdir()
+        with atomic_output(store, overwrite=True, directory=True) as tmp:
+            assert tmp.is_dir() and not any(tmp.iterdir())
             (tmp / "x").write_text(content)
     assert (store / "x").read_text() == "two"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store.zarr"]
     with pytest.raises(OutputError, match="produced no output"):
         with atomic_output(tmp_path / "nothing"):
             pass
+    with pytest.raises(OutputError, match="produced no output"):
+        with atomic_output(tmp_path / "nothing", directory=True):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.zarr"]
 
 
 def test_os_errors_become_output_errors(tmp_path):
@@ -159,28 +163,72 @@ def test_sigkill_mid_write_leaves_no_target(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert not target.exists()
+    # The rerun removes the dead process's temporary file, and only that.
+    (left,) = [p for p in tmp_path.iterdir()]
+    assert left.name.startswith("out.bin.tmp-") and len(left.name) == len("out.bin.tmp-") + 8
+    with atomic_output(target) as tmp:
+        tmp.write_text("done")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_rerun_leaves_live_temporary_outputs_alone(tmp_path):
+    target = tmp_path / "out.zarr"
+    script = textwrap.dedent(f"""
+        import time
+        from xfconvert.writers.base import atomic_output
+        with atomic_output({str(target)!r}, directory=True) as tmp:
+            print(tmp, flush=True)
+            time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        live = Path(proc.stdout.readline().strip())
+        with atomic_output(target, directory=True) as tmp:
+            (tmp / "x").write_text("mine")
+        assert live.is_dir() and (target / "x").read_text() == "mine"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_killed_between_directory_renames_restores_the_old_output(tmp_path):
+    from xfconvert.writers.atomic import clean_stale, temp_name
+    target = tmp_path / "out.zarr"
+    old = temp_name(target, "old", "0123abcd")
+    old.mkdir()
+    (old / "x").write_text("previous")
+    stale = temp_name(target, "tmp", "0123abcd")
+    stale.mkdir()
+    assert set(clean_stale(target)) == {old, stale}
+    assert (target / "x").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]
+    old.mkdir()
+    assert clean_stale(target) == [old] and not old.exists()
+    unrelated = tmp_path / "out.zarr.tmp-notmine"
+    unrelated.mkdir()
+    assert clean_stale(target) == [] and unrelated.exists()
 
 
 def test_sigterm_in_cli_cleans_up(tmp_path):
-    """The CLI turns SIGTERM into KeyboardInterrupt, so temporary outputs are removed."""
+    """The CLI's handler turns SIGTERM into an interrupt, so temporary outputs are removed."""
     target = tmp_path / "out.bin"
     script = textwrap.dedent(f"""
-        import signal, sys, time
-        from xfconvert.cli import _raise_interrupt
+        import sys, time
         from xfconvert.writers.base import atomic_output
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            with atomic_output({str(target)!r}) as tmp:
-                tmp.write_bytes(b"x")
-                print("writing", flush=True)
-                time.sleep(60)
-        except KeyboardInterrupt:
-            sys.exit(130)
+        from xfconvert.writers.interrupts import handling_signals
+        with handling_signals():
+            try:
+                with atomic_output({str(target)!r}) as tmp:
+                    tmp.write_bytes(b"x")
+                    print("writing", flush=True)
+                    time.sleep(60)
+            except KeyboardInterrupt as err:
+                sys.exit(128 + err.signum)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 130
+    assert proc.wait(timeout=10) == 143
     assert list(tmp_path.iterdir()) == []
 
 

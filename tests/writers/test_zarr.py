@@ -168,7 +168,7 @@ def test_chunk_options(run, tmp_path):
 def test_units_become_attributes(tmp_path):
     run = RunDirectory(make_run(tmp_path / "r", n_trains=3, format_version="1.3"))
     out = convert(run.select(XGM), tmp_path / "o.zarr", to=ZarrWriter)
-    units = run[XGM, "pulseEnergy.photonFlux.value"].units
+    units = run[XGM, "pulseEnergy.photonFlux.value"].unit_attributes()
     assert units
     attrs = open_ds(out, XGM)["pulseEnergy.photonFlux.value"].attrs
     assert {k: attrs[k] for k in units} == units

@@ -2,7 +2,9 @@
 
 Every subcommand parses its arguments and calls one library function. Errors from the
 library are shown as one line on stderr with a non-zero exit code; ``--debug`` shows the
-traceback instead.
+traceback instead. Exceptions that are not xfconvert's (bugs) are shown as one line
+"internal error ...; rerun with --debug". SIGINT and SIGTERM stop any command, remove its
+temporary output and exit 130 or 143 with one line on stderr.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 import click
 
 from ..exceptions import XfconvertError
+from ..writers import interrupts
 from .cxi import cxi
 from .inspect import ls, validate
 
@@ -57,35 +60,48 @@ def _writers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``xfconvert`` console script; returns the exit code."""
+    """Entry point of the ``xfconvert`` console script; returns the exit code.
+
+    Exit codes: 0 success, 1 an error (one line on stderr), 2 a bad command line,
+    128 + the signal number when SIGINT (130) or SIGTERM (143) stopped the command.
+    """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    # SIGTERM (e.g. a batch system's kill) unwinds like Ctrl-C, so outputs are cleaned up.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        result = cli.main(args=args, prog_name="xfconvert", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("xfconvert: interrupted", err=True)
-        return 130
-    except click.ClickException as err:
-        if debug:
-            raise
-        message = err.format_message().replace("\n", " ")
-        click.echo(f"xfconvert: error: {message}", err=True)
-        return err.exit_code
-    except (XfconvertError, OSError) as err:
-        if debug:
-            raise
-        message = " ".join(str(err).split())
-        click.echo(f"xfconvert: error: {message}", err=True)
-        return 1
-    except KeyboardInterrupt:
-        click.echo("xfconvert: interrupted", err=True)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGINT and SIGTERM (a batch system's kill) both unwind, so outputs are cleaned up.
+    with interrupts.handling_signals():
+        try:
+            result = cli.main(args=args, prog_name="xfconvert", standalone_mode=False)
+        except click.exceptions.Abort:
+            return _interrupted(interrupts.stop_requested() or signal.SIGINT)
+        except click.ClickException as err:
+            if debug:
+                raise
+            message = err.format_message().replace("\n", " ")
+            click.echo(f"xfconvert: error: {message}", err=True)
+            return err.exit_code
+        except KeyboardInterrupt as err:
+            return _interrupted(getattr(err, "signum", None) or interrupts.stop_requested()
+                                or signal.SIGINT)
+        except Exception as err:
+            if debug:
+                raise
+            if interrupts.stop_requested():
+                return _interrupted(interrupts.stop_requested())
+            click.echo(f"xfconvert: error: {_one_line(err, args)}", err=True)
+            return 1
     return result if isinstance(result, int) else 0
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _one_line(err: Exception, args: list[str]) -> str:
+    if isinstance(err, (XfconvertError, OSError)):
+        return " ".join(str(err).split())
+    command = next((a for a in args if not a.startswith("-")), "")
+    detail = " ".join(str(err).split())
+    return (f"internal error in xfconvert {command}: {type(err).__name__}"
+            f"{': ' + detail if detail else ''}; rerun with --debug")
+
+
+def _interrupted(signum: int) -> int:
+    name = signal.Signals(signum).name
+    click.echo(f"xfconvert: interrupted by {name}", err=True)
+    return 128 + int(signum)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from ..exceptions import TrainIDError
 from ..readers.open import H5File, RunDirectory
 from ..readers.selection import by_id
 from ..writers.base import convert as convert_data
@@ -37,6 +38,8 @@ def parse_trains(text: str):
         raise click.BadParameter(f"{text!r} is not START:STOP[:STEP] or id:FIRST:STOP",
                                  param_hint="--trains")
     by_train_id, start, stop, step = m.groups()
+    if step is not None and int(step) == 0:
+        raise click.BadParameter(f"{text!r}: the step must be at least 1", param_hint="--trains")
     sl = slice(int(start) if start else None, int(stop) if stop else None,
                int(step) if step else None)
     return by_id[sl] if by_train_id else sl
@@ -98,7 +101,11 @@ def build_convert_command() -> click.Command:
         if select:
             data = data.select(list(select))
         if trains:
+            n_trains = len(data.train_ids)
             data = data.select_trains(parse_trains(trains))
+            if not len(data.train_ids):
+                raise TrainIDError(f"--trains {trains} selects none of the {n_trains} "
+                                   f"trains of {input_path}.")
         with LazyProgress(ctx, f"Writing {output.name}") as progress:
             convert_data(data, output, to=to, overwrite=overwrite, progress=progress, **given)
         click.echo(f"Wrote {output}", err=True)

@@ -8,13 +8,18 @@ by ``xfconvert/schemas/writer_<name>.json``), and two methods:
     Decide what goes where, without writing: returns a :class:`WritePlan` that can be
     inspected (``plan.describe()``).
 ``write_plan(plan, path, progress)``
-    Write the plan to ``path`` (a temporary name chosen by :func:`convert`), calling
-    ``progress(done, total)`` as work completes.
+    Write the plan to ``path`` (a temporary name chosen by :func:`convert`, which exists
+    when called: an empty file, or an empty directory for ``output_is_directory``
+    writers), calling ``progress(done, total)`` as work completes (at least every second
+    or so: a pending interrupt is raised from there).
 
 :func:`convert` is the only way outputs are made: it resolves the writer (registry), checks
-the options, plans, writes to ``<target>.tmp-<random>`` beside the target, fsyncs and
-renames into place. On any failure, Ctrl-C included, the temporary output is removed and
-nothing appears under the target name. It refuses to replace an existing target unless
+the options, plans, writes to ``<target>.tmp-<random>`` beside the target
+(:mod:`xfconvert.writers.atomic`), fsyncs and renames into place. On any failure, Ctrl-C
+included, the temporary output is removed and nothing appears under the target name;
+whatever went wrong leaves as an :class:`~xfconvert.exceptions.XfconvertError`
+(:mod:`xfconvert.writers.boundary`), and a SIGINT/SIGTERM always stops it
+(:mod:`xfconvert.writers.interrupts`). It refuses to replace an existing target unless
 ``overwrite=True``, and never writes over, around or into its own input
 (:mod:`xfconvert.writers.guards`).
 
@@ -30,32 +35,26 @@ Examples
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
-import os
-import secrets
-import shutil
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
-from ..exceptions import NoDataError, OptionError, OutputError, OutputExistsError
-from .guards import check_not_input
+from ..exceptions import NoDataError, OptionError
+from . import interrupts
+from .atomic import atomic_output, check_target, fsync_path
+from .boundary import check_source_names, error_boundary
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Writer", "WritePlan", "convert", "atomic_output", "provenance", "make_options",
-           "ProgressCallback"]
+__all__ = ["Writer", "WritePlan", "convert", "atomic_output", "check_target", "fsync_path",
+           "provenance", "make_options", "ProgressCallback", "checked_progress"]
 
 ProgressCallback = Callable[[int, int], None]
-
-
-def _no_progress(done: int, total: int) -> None:
-    """Progress sink used when nobody is watching."""
 
 
 @dataclass
@@ -172,88 +171,6 @@ def provenance(data: Any, writer_name: str) -> dict[str, str]:
     }
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def fsync_path(path, recursive: bool = True) -> None:
-    """fsync a file or directory; with ``recursive``, everything below a directory too."""
-    path = Path(path)
-    paths = [path, *path.rglob("*")] if recursive and path.is_dir() else [path]
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def check_target(target: Path, overwrite: bool, inputs: Any = None) -> Path:
-    """Make ``target`` absolute and check it can be written; raise OutputError otherwise.
-
-    With ``inputs`` (the collection or component being written), also refuse a target
-    that is, contains or lies inside one of its input files or run directories
-    (:func:`xfconvert.writers.guards.check_not_input`), whatever ``overwrite`` says.
-    """
-    target = Path(os.path.abspath(os.fspath(target)))
-    if inputs is not None:
-        check_not_input(target, inputs)
-    parent = target.parent
-    if not parent.exists():
-        raise OutputError(f"Cannot write {target}: directory {parent} does not exist.")
-    if not parent.is_dir():
-        raise OutputError(f"Cannot write {target}: {parent} is not a directory.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"Cannot write {target}: directory {parent} is not writable.")
-    if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} exists; pass overwrite=True (--overwrite) to "
-                                "replace it.")
-    return target
-
-
-@contextlib.contextmanager
-def atomic_output(target, *, overwrite: bool = False, inputs: Any = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it to ``target`` on success.
-
-    ``inputs`` (the data being written) is checked as by :func:`check_target`.
-
-    The temporary output (file or directory) is removed on any exception, including
-    KeyboardInterrupt. OS errors (full disk, permissions) become :class:`OutputError`
-    naming the target.
-    """
-    target = check_target(Path(target), overwrite, inputs)
-    tmp = target.with_name(f"{target.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        yield tmp
-        if not tmp.exists():
-            raise OutputError(f"Writing {target} produced no output.")
-        fsync_path(tmp)
-        if target.exists():  # overwrite was allowed
-            if target.is_dir() and not target.is_symlink():
-                old = target.with_name(f"{target.name}.old-{secrets.token_hex(4)}")
-                os.replace(target, old)
-                os.replace(tmp, target)
-                _remove(old)
-            else:
-                os.replace(tmp, target)
-        else:
-            os.replace(tmp, target)
-        with contextlib.suppress(OSError):  # some file systems cannot fsync directories
-            fsync_path(target.parent, recursive=False)
-    except OSError as err:
-        _remove(tmp)
-        if isinstance(err, OutputError):
-            raise
-        raise OutputError(f"Writing {target} failed: {err}") from err
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
 def convert(data: Any, target, to: str | type = "euxfel", *, overwrite: bool = False,
             progress: ProgressCallback | None = None, **options: Any) -> Path:
     """Write ``data`` to ``target`` with the writer named ``to``.
@@ -285,13 +202,24 @@ def convert(data: Any, target, to: str | type = "euxfel", *, overwrite: bool = F
     writer_cls = get_writer(to)
     opts = make_options(writer_cls, options)
     target = check_target(Path(target), overwrite, data)
-    writer = writer_cls()
-    plan = writer.plan(data, opts)
-    if not plan.items:
-        raise NoDataError(f"Nothing to write to {target}: the selection holds no data for "
-                          f"writer {writer_cls.name!r}.")
-    report = progress or _no_progress
-    with atomic_output(target, overwrite=overwrite, inputs=data) as tmp:
-        writer.write_plan(plan, tmp, report)
+    check_source_names(data)
+    with interrupts.recording(), error_boundary(writer_cls.name, target):
+        writer = writer_cls()
+        plan = writer.plan(data, opts)
+        if not plan.items:
+            raise NoDataError(f"Nothing to write to {target}: the selection holds no data "
+                              f"for writer {writer_cls.name!r}.")
+        with atomic_output(target, overwrite=overwrite, inputs=data,
+                           directory=writer_cls.output_is_directory) as tmp:
+            writer.write_plan(plan, tmp, checked_progress(progress))
     log.info("Wrote %s with writer %s", target, writer_cls.name)
     return target
+
+
+def checked_progress(progress: ProgressCallback | None) -> ProgressCallback:
+    """``progress`` (or nothing), first stopping the conversion if a signal asked to."""
+    def report(done: int, total: int) -> None:
+        interrupts.checkpoint()
+        if progress is not None:
+            progress(done, total)
+    return report

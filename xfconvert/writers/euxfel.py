@@ -50,7 +50,10 @@ from ..readers.collection import DataCollection
 from ..readers.file_access import FileAccess
 from ..readers.keydata import KeyData
 from ..readers.selection import by_id
-from .base import ProgressCallback, WritePlan, atomic_output, convert, provenance
+from . import interrupts
+from .base import (ProgressCallback, WritePlan, atomic_output, checked_progress, convert,
+                   provenance)
+from .boundary import error_boundary
 from .euxfel_format import (copy_run_values, run_facts, write_metadata, write_source_index,
                             write_train_index)
 
@@ -669,7 +672,7 @@ class EuXFELRunWriter:
     def write_plan(self, plan: WritePlan, path: Path, progress: ProgressCallback) -> None:
         path = Path(path)
         try:
-            path.mkdir()
+            path.mkdir(exist_ok=True)
         except OSError as err:
             raise OutputError(f"Cannot create directory {path}: {err}") from err
         tracker = _Progress(progress, plan.total)
@@ -801,8 +804,9 @@ def write_frames(component, filename, trains, pulses, *, overwrite: bool = False
     items = plan_file(data, compression, frame_masks=frame_masks)
     plan = WritePlan(data=data, options=EuXFELOptions(compression), items=items,
                      total=_total(items))
-    with atomic_output(filename, overwrite=overwrite, inputs=data) as tmp:
-        write_items(plan.items, tmp, _Progress(progress or (lambda d, t: None), plan.total),
+    with interrupts.recording(), error_boundary("euxfel-frames", filename), \
+            atomic_output(filename, overwrite=overwrite, inputs=data) as tmp:
+        write_items(plan.items, tmp, _Progress(checked_progress(progress), plan.total),
                     provenance(data, "euxfel-frames"))
     return Path(os.path.abspath(os.fspath(filename)))
 

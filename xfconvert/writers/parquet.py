@@ -257,7 +257,7 @@ class ParquetWriter:
     def write_plan(self, plan: ParquetPlan, path: Path, progress: ProgressCallback) -> None:
         """Write every table, partition by partition, one row group per block of trains."""
         path = Path(path)
-        path.mkdir()
+        path.mkdir(exist_ok=True)
         done = 0
         for table in plan.items:
             read = self._reader(plan, table)

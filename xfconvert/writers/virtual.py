@@ -44,7 +44,9 @@ import numpy as np
 from ..exceptions import FileStructureError, OptionError
 from ..readers.chunks import DataChunk
 from ..readers.file_access import FileAccess
+from . import interrupts
 from .base import ProgressCallback, WritePlan, atomic_output, convert, provenance
+from .boundary import error_boundary
 from .euxfel_format import (FORMAT_VERSION, copy_run_values, write_metadata, write_source_index,
                             write_train_index)
 from .vds_layout import PathOf, RowSpec, VirtualMapping, absolute_path, build_layout, \
@@ -394,7 +396,8 @@ def get_virtual_dataset(data: "DataCollection", source: str, key: str,
             os.unlink(target)
             raise
     else:
-        with atomic_output(filename, overwrite=True, inputs=data) as tmp:
+        with interrupts.recording(), error_boundary(VirtualWriter.name, filename), \
+                atomic_output(filename, overwrite=True, inputs=data) as tmp:
             write(tmp)
         target = os.path.abspath(os.fspath(filename))
     log.info("Virtual dataset %s written to %s", item.path, target)

@@ -499,12 +499,17 @@ class ZarrWriter:
         """Create the groups and arrays, write the blocks, consolidate the metadata."""
         import zarr
 
-        from .zarr_parallel import create_arrays, run_writes
-        store = zarr.storage.LocalStore(str(path))
-        done = create_arrays(store, plan, lambda n: progress(n, plan.total))
-        run_writes(str(path), plan.items, plan.options,
-                   lambda n: progress(done + n, plan.total))
-        with warnings.catch_warnings():
-            # Consolidated metadata is not (yet) in the v3 spec; xarray uses it anyway.
-            warnings.filterwarnings("ignore", message="Consolidated metadata")
-            zarr.consolidate_metadata(store)
+        from .zarr_parallel import create_arrays, own_io_threads, run_writes, stop_io
+        with own_io_threads():
+            try:
+                store = zarr.storage.LocalStore(str(path))
+                done = create_arrays(store, plan, lambda n: progress(n, plan.total))
+                run_writes(str(path), plan.items, plan.options,
+                           lambda n: progress(done + n, plan.total))
+                with warnings.catch_warnings():
+                    # Consolidated metadata is not (yet) in the v3 spec; xarray uses it.
+                    warnings.filterwarnings("ignore", message="Consolidated metadata")
+                    zarr.consolidate_metadata(store)
+            except BaseException:
+                stop_io()  # no write may land in the store after it is removed
+                raise

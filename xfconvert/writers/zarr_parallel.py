@@ -27,12 +27,59 @@ from ..exceptions import OptionError, OutputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create_arrays", "run_writes", "write_blocks", "CONNECT_TIMEOUT"]
+__all__ = ["create_arrays", "run_writes", "write_blocks", "own_io_threads", "stop_io",
+           "CONNECT_TIMEOUT", "IO_THREADS"]
 
 #: Seconds to wait for an existing dask scheduler to answer.
 CONNECT_TIMEOUT = 10.0
 #: Bytes of blocks bundled into one dask task (a task is at least one block).
 TASK_BYTES = 64 << 20
+#: Threads of zarr's I/O executor while xfconvert writes (zarr's own, so it can be drained).
+IO_THREADS = 4
+#: Seconds to wait for cancelled zarr I/O to finish.
+STOP_TIMEOUT = 5.0
+
+
+@contextlib.contextmanager
+def own_io_threads() -> Iterator[None]:
+    """Have zarr run its file I/O on an executor it owns (and :func:`stop_io` can drain).
+
+    By default zarr hands file I/O to asyncio's executor, which nothing can wait for:
+    after an interrupt, chunks still in flight would recreate a removed store.
+    """
+    import zarr
+    if zarr.config.get("threading.max_workers", None) is not None:
+        yield
+        return
+    with zarr.config.set({"threading.max_workers": IO_THREADS}):
+        yield
+
+
+def stop_io() -> None:
+    """Cancel zarr's pending writes and wait for those already running to finish.
+
+    zarr runs its writes as asyncio tasks on its own I/O thread; a KeyboardInterrupt in
+    the main thread leaves them running. They are cancelled, then zarr's executor is shut
+    down (waiting for the file writes in progress) and its event loop stopped; zarr makes
+    new ones on its next use.
+    """
+    import asyncio
+
+    from zarr.core import sync
+    loop = sync.loop[0]
+    if loop is None or loop.is_closed():
+        return
+
+    async def cancel_all() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(STOP_TIMEOUT)
+    sync.cleanup_resources()
 
 
 def _compressors(options) -> Any:
