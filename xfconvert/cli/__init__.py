@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     # SIGINT and SIGTERM (a batch system's kill) both unwind, so outputs are cleaned up.
     with interrupts.handling_signals():
         try:
-            result = cli.main(args=args, prog_name="xfconvert", standalone_mode=False)
+            # Not cli.main(): it would print a blank line of its own on an interrupt.
+            with cli.make_context("xfconvert", list(args)) as ctx:
+                result = cli.invoke(ctx)
+        except click.exceptions.Exit as done:  # --help, --version
+            return done.exit_code
         except click.exceptions.Abort:
             return _interrupted(interrupts.stop_requested() or signal.SIGINT)
         except click.ClickException as err:
