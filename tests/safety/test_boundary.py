@@ -107,3 +107,22 @@ def test_internal_error_outside_writers(monkeypatch, run_dir, run_cli):
     code, _, err = run_cli("ls", run_dir)
     assert code == 1 and err == ("xfconvert: error: internal error in xfconvert ls: "
                                  "ZeroDivisionError: division by zero; rerun with --debug\n")
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_hostile_source_names_refused_by_every_writer(writer, tmp_path, run_cli):
+    from xfconvert.exceptions import FileStructureError
+    from xfconvert.testing.damage import HOSTILE_SOURCE, rename_source
+    run = make_run(tmp_path / "r0001", n_trains=4, seed=22)
+    path = rename_source(run / "RAW-R0001-DA01-S00000.h5")
+    data = RunDirectory(run)
+    assert HOSTILE_SOURCE in data.all_sources
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    target = out_dir / f"o{get_writer(writer).suffix}"
+    with pytest.raises(FileStructureError) as info:
+        convert(data, target, to=writer)
+    assert info.value.filename == str(path) and info.value.source == HOSTILE_SOURCE
+    code, _, err = run_cli("convert", run, "--to", writer, "-o", target)
+    assert code == 1 and err.count("\n") == 1 and str(path) in err and HOSTILE_SOURCE in err
+    assert list(out_dir.iterdir()) == [] and not (tmp_path / "evil").exists()

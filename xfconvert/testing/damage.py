@@ -170,6 +170,45 @@ def _index_length_mismatch(path: Path, source: str | None) -> None:
             grp[name] = values
 
 
+HOSTILE_SOURCE = "../../evil/MOTOR/X"
+
+
+def rename_source(path: str | Path, new: str = HOSTILE_SOURCE, source: str | None = None
+                  ) -> Path:
+    """Rename one control source (default: the first) in METADATA, INDEX, CONTROL and RUN.
+
+    The default new name, ``../../evil/MOTOR/X``, is hostile: its path segments would
+    escape an output's groups, so every writer must refuse it, naming file and source.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from xfconvert import H5File
+    >>> from xfconvert.testing import XGM, write_file
+    >>> p = write_file(tempfile.mkdtemp() + '/f.h5', [XGM('SA1_XTD2_XGM/DOOCS/MAIN')],
+    ...                range(1, 6))
+    >>> sorted(H5File(rename_source(p)).control_sources)
+    ['../../evil/MOTOR/X']
+    """
+    path = Path(path)
+    with h5py.File(path, "r+") as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n)
+                 for n in f["METADATA/dataSources/dataSourceId"][:]]
+        old = source or next(n.split("/", 1)[1] for n in names if n.startswith("CONTROL/"))
+        for root in ("INDEX", "CONTROL", "RUN"):
+            if f"{root}/{old}" in f:
+                f.move(f"{root}/{old}", f"{root}/{new}")
+        for field in ("dataSourceId", "deviceId"):
+            dset = f[f"METADATA/dataSources/{field}"]
+            values = [v.decode() if isinstance(v, bytes) else str(v) for v in dset[:]]
+            renamed = {old: new, f"CONTROL/{old}": f"CONTROL/{new}"}
+            fixed = [renamed.get(v, v) for v in values]
+            del f[f"METADATA/dataSources/{field}"]
+            f.create_dataset(f"METADATA/dataSources/{field}", data=np.array(fixed, dtype=object),
+                             dtype=h5py.string_dtype())
+    return path
+
+
 _DAMAGERS: dict[str, Callable[[Path, str | None], None]] = {
     "not_hdf5": _not_hdf5,
     "truncated": _truncated,
