@@ -10,7 +10,8 @@ h5py, read INDEX/trainId and METADATA/dataSources/dataSourceId, close it. Rows:
 
 Between runs every FileAccess is closed and forgotten, so each run really reopens.
 
-Run: ``python benchmarks/open_run.py [--quick] [--repeats N]``.
+Run: ``python benchmarks/open_run.py [--quick] [--repeats N]``. 52 files is the size the
+speed goal (<= 0.15 s without a cache) is stated for.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def h5py_limit(paths: list[str]) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__.splitlines()[0], argv)
     started = time.perf_counter()
-    sizes = [5, 20] if args.quick else [10, 100, 1000]
+    sizes = [5, 20] if args.quick else [10, 52, 100, 1000]
     trains_per_file = 3 if args.quick else 10
 
     from xfconvert import RunDirectory

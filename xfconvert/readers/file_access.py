@@ -59,12 +59,14 @@ class _OpenFilesLimiter:
 
     def __init__(self, limit: int):
         self.limit = limit
-        self._open: OrderedDict[int, _FileState] = OrderedDict()
+        self._open: OrderedDict[int, Any] = OrderedDict()  # id(state) -> state or holder
         self._lock = threading.RLock()
 
-    def touch(self, state: _FileState) -> None:
+    def touch(self, state: _FileState, holder: Any = None) -> None:
+        """Mark ``state``'s handle as used; ``holder`` (a FileAccess using it, closed on
+        eviction) is kept alive with it, so it stays findable while its file is open."""
         with self._lock:
-            self._open[id(state)] = state
+            self._open[id(state)] = state if holder is None else holder
             self._open.move_to_end(id(state))
             while len(self._open) > self.limit:
                 _, oldest = self._open.popitem(last=False)
@@ -481,6 +483,8 @@ class FileAccess:
                 cls._states[file_key] = state
             self = cls._view(state, bool(inc_suspect_trains), {})
             cls._instances[key] = self
+            if state._file is not None:
+                _limiter.touch(state, self)
             return self
 
     @classmethod
@@ -573,7 +577,9 @@ class FileAccess:
     @property
     def file(self) -> h5py.File:
         """The open, read-only h5py.File (opened on demand, closed by the limiter)."""
-        return self._state.file
+        f = self._state.file
+        _limiter.touch(self._state, self)
+        return f
 
     def dataset(self, path: str) -> h5py.Dataset:
         """The h5py dataset at ``path`` (opened on each call: keeping handles would keep
