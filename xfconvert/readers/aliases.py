@@ -40,7 +40,7 @@ from ..exceptions import MissingDependencyError, OptionError, SourceNameError
 if TYPE_CHECKING:
     from .collection import DataCollection
 
-__all__ = ["AliasIndexer", "load_alias_file", "merge_aliases", "normalise_alias",
+__all__ = ["AliasIndexer", "aliased_pairs", "load_alias_file", "merge_aliases", "normalise_alias",
            "parse_alias_defs"]
 
 AliasTarget = Union[str, "tuple[str, str]"]
@@ -149,6 +149,22 @@ def merge_aliases(alias_dicts: Iterable[Mapping[str, AliasTarget]]) -> dict[str,
                 raise OptionError(f"Conflicting definitions of alias {name!r}: "
                                   f"{merged[name]!r} and {target!r}.")
     return merged
+
+
+def aliased_pairs(aliases: Mapping[str, AliasTarget], present_in: "DataCollection | None"
+                  ) -> list[tuple[str, str]]:
+    """``(source, key glob)`` pairs selecting every aliased source and key.
+
+    A source alias takes all of its keys (key aliases of that source add nothing). With
+    ``present_in``, sources and keys that data does not have are left out.
+    """
+    sources = {v for v in aliases.values() if isinstance(v, str)}
+    pairs = [(s, "*") for s in sorted(sources)]
+    pairs += sorted({v for v in aliases.values() if isinstance(v, tuple) and v[0] not in sources})
+    if present_in is not None:
+        pairs = [(s, k) for s, k in pairs if s in present_in.all_sources
+                 and (k == "*" or k in present_in[s])]
+    return pairs
 
 
 class AliasIndexer:

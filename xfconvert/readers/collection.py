@@ -13,18 +13,17 @@ Examples
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..exceptions import NoDataError, SourceNameError, TrainNotFoundError
-from .aliases import AliasIndexer, merge_aliases, parse_alias_defs
+from .aliases import AliasIndexer, aliased_pairs, merge_aliases, parse_alias_defs
 from .file_access import FileAccess
 from .keydata import KeyData, split_slices
 from .selection import ByIndex, SourceKeyPatterns, TrainSelection, has_wildcards, \
-    is_train_selection, match_keys, normalise_selection, select_train_ids
+    is_train_selection, match_keys, normalise_selection, select_train_ids, trains_with_data
 from .sourcedata import SourceData
 
 if TYPE_CHECKING:
@@ -541,28 +540,9 @@ class DataCollection:
         selection = self._resolve(seln_or_source_glob, key_glob)
         new = self._derive(selection=selection)
         if require_all or require_any:
-            new = new._derive(train_ids=new._trains_with_data(require_all,
-                                                               warn_drop_trains_frac))
+            new = new._derive(train_ids=trains_with_data(new, require_all,
+                                                         warn_drop_trains_frac))
         return new
-
-    def _trains_with_data(self, require_all: bool, warn_frac: float) -> np.ndarray:
-        tids = self._train_ids
-        keep = np.ones(len(tids), bool) if require_all else np.zeros(len(tids), bool)
-        for src in sorted(self._selection):
-            sd = self[src]
-            groups: dict[str, str] = {}
-            for key in sorted(sd.keys()):
-                groups.setdefault(FileAccess.index_group(sd.is_control, key), key)
-            n_before = int(keep.sum())
-            for key in groups.values():
-                has_data = sd[key].data_counts(labelled=False) > 0
-                keep = keep & has_data if require_all else keep | has_data
-            if require_all and n_before:
-                n_drop = n_before - int(keep.sum())
-                if n_drop / n_before >= warn_frac:
-                    warnings.warn(f"{n_drop}/{n_before} ({n_drop / n_before:.0%}) trains "
-                                  f"dropped when filtering by {src}", stacklevel=4)
-        return tids[keep]
 
     def deselect(self, seln_or_source_glob, key_glob: str = "*") -> "DataCollection":
         """Select everything except the given sources and keys (same forms as select)."""
@@ -675,13 +655,7 @@ class DataCollection:
             Keep only trains where every selected source and key has data.
         """
         data = self.with_aliases(*alias_defs)
-        sources = {v for v in data._aliases.values() if isinstance(v, str)}
-        pairs = [(s, "*") for s in sorted(sources)]
-        pairs += sorted({v for v in data._aliases.values()
-                         if isinstance(v, tuple) and v[0] not in sources})
-        if not strict:
-            pairs = [(s, k) for s, k in pairs
-                     if s in self._selection and (k == "*" or k in self[s])]
+        pairs = aliased_pairs(data._aliases, None if strict else self)
         return data.select(pairs, require_all=require_all)
 
     def drop_aliases(self) -> "DataCollection":

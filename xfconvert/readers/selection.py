@@ -24,14 +24,18 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from ..exceptions import TrainIDError, TrainNotFoundError
 
+if TYPE_CHECKING:
+    from .collection import DataCollection
+
 __all__ = ["by_id", "by_index", "ById", "ByIndex", "select_train_ids", "is_train_selection",
-           "SourceKeyPatterns", "normalise_selection", "match_keys", "has_wildcards"]
+           "SourceKeyPatterns", "normalise_selection", "match_keys", "has_wildcards",
+           "trains_with_data"]
 
 
 @dataclass(frozen=True)
@@ -264,3 +268,31 @@ def normalise_selection(seln_or_source_glob, key_glob: str = "*"):
             src, key = item
             pairs.append((src, key))
     return SourceKeyPatterns(pairs)
+
+
+def trains_with_data(data: "DataCollection", require_all: bool,
+                     warn_frac: float = 1.0) -> np.ndarray:
+    """The selected trains where all (``require_all``) or any of the selected sources
+    and index groups have data; ``select(require_all=/require_any=)``.
+
+    With ``require_all``, warns when one source drops at least ``warn_frac`` of the
+    trains still kept.
+    """
+    from .file_access import FileAccess
+    tids = data.train_id_array
+    keep = np.full(len(tids), bool(require_all))
+    for src in sorted(data.all_sources):
+        sd = data[src]
+        groups: dict[str, str] = {}
+        for key in sorted(sd.keys()):
+            groups.setdefault(FileAccess.index_group(sd.is_control, key), key)
+        n_before = int(keep.sum())
+        for key in groups.values():
+            has_data = sd[key].data_counts(labelled=False) > 0
+            keep = keep & has_data if require_all else keep | has_data
+        if require_all and n_before:
+            n_drop = n_before - int(keep.sum())
+            if n_drop / n_before >= warn_frac:
+                warnings.warn(f"{n_drop}/{n_before} ({n_drop / n_before:.0%}) trains "
+                              f"dropped when filtering by {src}", stacklevel=4)
+    return tids[keep]
