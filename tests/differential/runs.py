@@ -216,6 +216,15 @@ def ed_empty_source(d: Path) -> Path:
     return _refill_run(d, 5)
 
 
+def ours_with_unreadable(d: Path) -> Path:
+    """Our run plus a truncated HDF5 file and a file that is not HDF5 at all."""
+    make_run(d, n_trains=6, seed=15)
+    data = (d / "RAW-R0001-DA02-S00000.h5").read_bytes()
+    (d / "RAW-R0001-DA03-S00000.h5").write_bytes(data[:len(data) // 2])
+    (d / "RAW-R0001-DA04-S00000.h5").write_bytes(b"not HDF5 " * 100)
+    return d
+
+
 def ed_example(fn: Callable, *args, seed: int = 4, **kwargs) -> Callable[[Path], Path]:
     """A builder running one of EXtra-data's make_examples functions, then refilling."""
     def build(d: Path) -> Path:
@@ -308,6 +317,7 @@ RUNS: list[RunSpec] = [
     RunSpec("ours-suspect", ours(n_trains=8, flag_zero_trains=[10002],
                                  out_of_order_trains={10005: 9990}, seed=12),
             OURS_SLOW_ROLES, LIGHT | {"suspect"}),
+    RunSpec("ours-unreadable-files", ours_with_unreadable, OURS_SLOW_ROLES, LIGHT),
     RunSpec("ours-dup-identical", ours(n_trains=8, n_sequences=2, duplicate_trains=2,
                                        seed=13),
             OURS_SLOW_ROLES, LIGHT | {"duplicates"}),
