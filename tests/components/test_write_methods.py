@@ -8,7 +8,7 @@ from xfconvert.testing import make_run
 def test_write_frames_method(tmp_path):
     run = RunDirectory(make_run(tmp_path / "r1", detector="agipd", n_modules=2,
                                 module_shape=(8, 4), n_trains=4, seed=9))
-    det = AGIPD1M(run)
+    det = AGIPD1M(run, raw=True)
     out = det.write_frames(tmp_path / "frames.h5", trains=[10000, 10002, 10002],
                            pulses=[0, 4, 8])
     written = H5File(out)
@@ -29,7 +29,7 @@ def test_write_virtual_cxi_method(tmp_path):
     det = AGIPD1M(run)
     out = det.write_virtual_cxi(tmp_path / "det.cxi", fillvalues={"data": -1.0},
                                 min_modules=1)
-    expected = det.get_array("image.data", unstack_pulses=False, fill_value=-1.0).values
+    expected = det["image.data"].ndarray(fill_value=-1.0, module_gaps=True)
     with h5py.File(out, "r") as f:
         data = f["entry_1/instrument_1/detector_1/data"][()]
         np.testing.assert_array_equal(data, np.moveaxis(expected, 0, 1))

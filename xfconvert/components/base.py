@@ -1,18 +1,13 @@
-"""Shared machinery of the multi-module detector components.
+"""The detector object shared by every multi-module detector component.
 
 A multi-module detector (AGIPD, LPD, DSSC, JUNGFRAU) stores each module as a separate
-source. The components pull the modules together into one array with a leading
-``module`` axis. Everything here is independent of the detector type:
+source. :class:`MultimodDetectorBase` finds the module sources (raw or corrected, see
+:mod:`.naming`), keeps the trains where at least ``min_modules`` modules have data, and
+gives one key of every module with ``det[key]`` (:mod:`.keydata`). Within a train every
+module with data holds the same number of entries of the main key: these are the
+detector's ``frame_counts``.
 
-* finding the detector's module sources (:func:`find_detector_modules`),
-* the component base class (:class:`MultimodDetectorBase`): module selection, train
-  selection and splitting, availability, per-key access (:class:`MultimodKeyData`),
-* the reading core: every read maps each module's entries to *destination* positions
-  along the output's frame axis (``-1`` drops an entry) and reads the module's chunk plan
-  into the preallocated output. A run of entries that maps to a contiguous output range
-  (the normal case) is one ``read_direct`` call straight into the output.
-
-Per-detector facts (source name pattern, number of modules, main data key) are class
+Per-detector facts (name patterns, number of modules, main data key) are class
 constants of the subclasses in :mod:`.xtdf` and :mod:`.jungfrau`.
 
 Examples
@@ -23,536 +18,175 @@ Examples
 >>> from xfconvert.components import AGIPD1M
 >>> path = make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", detector="agipd", n_trains=3,
 ...                 n_modules=2, module_shape=(8, 4), slow_data=False)
->>> det = AGIPD1M(RunDirectory(path))
->>> det["image.data"].shape  # 16 modules, 3 trains x 4 frames, (gain/data, ss, fs)
-(16, 12, 2, 8, 4)
+>>> det = AGIPD1M(RunDirectory(path), raw=True)
+>>> det
+<AGIPD1M: Data interface for detector 'SPB_DET_AGIPD1M-1' - raw data with 2 modules>
+>>> det["image.data"].shape  # 2 modules, 3 trains x 4 frames, (data/gain, ss, fs)
+(2, 12, 2, 8, 4)
+>>> det.frame_counts.tolist()
+[4, 4, 4]
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
-import re
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
 
-from ..exceptions import (MissingDependencyError, NoDataError, OptionError, PropertyNameError,
-                          SourceNameError)
-from ..readers.chunks import DataChunk
-from ..readers.keydata import KeyData, read_chunk, split_slices
+from ..exceptions import FileStructureError, NoDataError, OptionError, PropertyNameError
+from ..readers.keydata import KeyData, split_slices
 from ..readers.selection import TrainSelection, by_id
+from .keydata import DetectorMaskedKeyData, MultimodKeyData
+from .layout import ModuleLayout, default_fill_value, entry_layout
+from .naming import (data_is_raw, find_detector_name, identify_multimod_detectors,
+                     identify_sources)
 
 if TYPE_CHECKING:
-    import xarray as xr
+    import pandas as pd
 
     from ..readers.collection import DataCollection
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MultimodDetectorBase", "MultimodKeyData", "find_detector_modules",
+__all__ = ["MultimodDetectorBase", "MultimodKeyData", "ModuleLayout", "default_fill_value",
            "identify_multimod_detectors"]
 
-# One h5py read costs roughly as much as transferring this many bytes (~50 us at ~2 GB/s):
-# reading runs of selected entries one by one pays off only if it skips more than that.
-_CALL_COST_BYTES = 100_000
-# Upper bound of the temporary buffer used when a sparse selection is read as a slab.
-_SLAB_BYTES = 64 << 20
-# Target size of one dask chunk (one module, a range of frames).
-_DASK_CHUNK_BYTES = 128 << 20
 
-
-# ---- finding modules ------------------------------------------------------------------
-def find_detector_modules(sources, source_re: re.Pattern) -> dict[str, dict[int, str]]:
-    """Group the sources matching ``source_re`` by detector name.
-
-    ``source_re`` must have the named groups ``name`` (detector name) and ``modno``.
-
-    Returns
-    -------
-    dict
-        detector name -> {module number as in the source name: source}
-
-    Examples
-    --------
-    >>> rx = re.compile(r"^(?P<name>.+)/DET/(?P<modno>\\d+)CH0:xtdf$")
-    >>> find_detector_modules(["A/DET/1CH0:xtdf", "A/DET/0CH0:xtdf", "X"], rx)
-    {'A': {0: 'A/DET/0CH0:xtdf', 1: 'A/DET/1CH0:xtdf'}}
-    """
-    found: dict[str, dict[int, str]] = {}
-    for src in sorted(sources):
-        m = source_re.match(src)
-        if m:
-            mods = found.setdefault(m.group("name"), {})
-            modno = int(m.group("modno"))
-            if modno in mods:
-                raise OptionError(f"Two sources for module {modno} of detector "
-                                  f"{m.group('name')}: {mods[modno]} and {src}. "
-                                  "Select one of them first (data.select(...)).")
-            mods[modno] = src
-    return {name: dict(sorted(mods.items())) for name, mods in sorted(found.items())}
-
-
-# ---- the reading core -----------------------------------------------------------------
-def default_fill_value(dtype: np.dtype, fill_value=None):
-    """``fill_value`` if given, else NaN for floating point and 0 for other dtypes."""
-    if fill_value is not None:
-        return fill_value
-    return np.nan if np.issubdtype(dtype, np.inexact) else 0
-
-
-def _normalise_roi(roi) -> tuple:
-    if roi is None:
-        return ()
-    return roi if isinstance(roi, tuple) else (roi,)
-
-
-def _roi_read_form(entry_shape: tuple[int, ...], roi: tuple) -> tuple[tuple, tuple, tuple]:
-    """(roi with ints as length-1 slices, shape read with it, final shape after the roi).
-
-    HDF5 can read ``1:2`` straight into a buffer but not ``1``; the length-1 axes are
-    dropped again by reshaping the (contiguous) output, which costs nothing.
-    """
-    if len(roi) > len(entry_shape):
-        raise OptionError(f"roi has {len(roi)} dimensions but entries have "
-                          f"{len(entry_shape)}: {entry_shape}.")
-    read_roi = []
-    for r, n in zip(roi, entry_shape):
-        if isinstance(r, (int, np.integer)):
-            i = int(r) + n if r < 0 else int(r)
-            if not 0 <= i < n:
-                raise OptionError(f"roi index {r} out of range for axis of length {n}.")
-            read_roi.append(slice(i, i + 1))
-        elif isinstance(r, slice):
-            read_roi.append(slice(*r.indices(n)))
-        else:
-            raise OptionError(f"roi may hold only ints and slices, got {r!r}.")
-    read_roi = tuple(read_roi)
-    probe = np.empty(entry_shape, dtype=np.bool_)
-    return read_roi, probe[read_roi].shape, probe[roi].shape
-
-
-def _read_selected(chunk: DataChunk, local: np.ndarray, dest: np.ndarray, out_m: np.ndarray,
-                   read_roi: tuple, read_shape: tuple) -> None:
-    """Read entries ``local`` (sorted) of ``chunk`` into ``out_m[dest]``.
-
-    ``out_m`` has the read shape (length-1 axes kept). Runs where both the entries and
-    their destinations are consecutive are read directly into the output; a sparse
-    selection of small entries is read as bounded slabs and picked out in numpy, because
-    h5py point selections (fancy indexing) are about 100 times slower.
-    """
-    if local.size == 0:
-        return
-    breaks = np.flatnonzero((np.diff(local) != 1) | (np.diff(dest) != 1)) + 1
-    starts = np.concatenate(([0], breaks))
-    stops = np.concatenate((breaks, [local.size]))
-    entry_bytes = max(1, math.prod(read_shape) * out_m.dtype.itemsize)
-    skipped = int(local[-1] - local[0] + 1 - local.size)
-    if len(starts) == 1 or (len(starts) - 1) * _CALL_COST_BYTES < skipped * entry_bytes:
-        for a, b in zip(starts.tolist(), stops.tolist()):
-            d = int(dest[a])
-            read_chunk(chunk, out_m[d:d + b - a], read_roi,
-                       slice(int(local[a]), int(local[a]) + b - a))
-        return
-    per_slab = max(1, _SLAB_BYTES // entry_bytes)
-    lo, hi = int(local[0]), int(local[-1]) + 1
-    for s0 in range(lo, hi, per_slab):
-        s1 = min(s0 + per_slab, hi)
-        a, b = np.searchsorted(local, [s0, s1])
-        if a == b:
-            continue
-        tmp = np.empty((s1 - s0,) + read_shape, dtype=out_m.dtype)
-        read_chunk(chunk, tmp, read_roi, slice(s0, s1))
-        out_m[dest[a:b]] = tmp[local[a:b] - s0]
-
-
-def read_module(kd: KeyData, dest: np.ndarray, out_m: np.ndarray, roi=()) -> None:
-    """Read one module's entries into ``out_m`` at positions ``dest`` (``-1``: skip).
-
-    Parameters
-    ----------
-    kd : KeyData
-        The module's key; ``dest`` has one value per entry of ``kd`` in chunk-plan order.
-    dest : numpy.ndarray
-        int64 destination along the first axis of ``out_m`` of each entry.
-    out_m : numpy.ndarray
-        Output of shape ``(n,) + entry shape after roi``.
-    roi : tuple
-        Region of interest within each entry.
-    """
-    read_roi, read_shape, _ = _roi_read_form(kd.entry_shape, _normalise_roi(roi))
-    # A contiguous reshape is a view: reads go straight into the caller's array.
-    out_r = out_m.reshape((out_m.shape[0],) + read_shape)
-    pos = 0
-    for chunk in kd.chunk_plan():
-        n = chunk.n_entries
-        d = dest[pos:pos + n]
-        pos += n
-        keep = np.flatnonzero(d >= 0)
-        _read_selected(chunk, keep, d[keep], out_r, read_roi, read_shape)
-
-
-def entry_layout(kd: KeyData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per entry of ``kd`` (chunk-plan order): train ID, index within the train, and the
-    number of entries of that train."""
-    plan = kd.chunk_plan()
-    if not plan:
-        empty = np.zeros(0, dtype=np.int64)
-        return np.zeros(0, dtype=np.uint64), empty, empty
-    tids = np.concatenate([c.train_ids for c in plan])
-    counts = np.concatenate([c.counts for c in plan]).astype(np.int64)
-    starts = np.cumsum(counts) - counts
-    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
-    return np.repeat(tids, counts), within, np.repeat(counts, counts)
-
-
-class ModuleLayout:
-    """Where each module's entries of one key go in a stacked output.
-
-    Attributes
-    ----------
-    kds : list of KeyData or None
-        One per position on the module axis; None for a module without data.
-    dests : list of numpy.ndarray or None
-        Destination of each entry along the frame axis (``-1``: not read).
-    n_frames : int
-        Length of the frame axis.
-    """
-
-    def __init__(self, kds: list[KeyData | None], dests: list[np.ndarray | None],
-                 n_frames: int):
-        self.kds = kds
-        self.dests = dests
-        self.n_frames = n_frames
-
-    @property
-    def example(self) -> KeyData:
-        return next(kd for kd in self.kds if kd is not None)
-
-    def out_shape(self, roi=()) -> tuple[int, ...]:
-        final = _roi_read_form(self.example.entry_shape, _normalise_roi(roi))[2]
-        return (len(self.kds), self.n_frames) + final
-
-    def _covered(self, i: int) -> bool:
-        dest = self.dests[i]
-        if dest is None:
-            return False
-        kept = dest[dest >= 0]
-        return kept.size == self.n_frames and np.unique(kept).size == self.n_frames
-
-    def read(self, *, fill_value=None, roi=(), astype=None, out: np.ndarray | None = None
-             ) -> np.ndarray:
-        """Read every module into one array of shape ``(modules, n_frames, ...)``."""
-        dtype = np.dtype(astype) if astype is not None else self.example.dtype
-        shape = self.out_shape(roi)
-        if out is None:
-            out = np.empty(shape, dtype=dtype)
-        elif out.shape != shape:
-            raise OptionError(f"out has shape {out.shape}, expected {shape}.")
-        fill = default_fill_value(out.dtype, fill_value)
-        for i, kd in enumerate(self.kds):
-            # Only gaps need the fill value; a fully covered module is just read.
-            if not self._covered(i):
-                _fill(out[i], fill)
-            if kd is not None:
-                read_module(kd, self.dests[i], out[i], roi)
-        return out
-
-    def dask_array(self, *, fill_value=None, astype=None):
-        """A lazy dask array of the same layout, chunked by module and frame ranges."""
-        try:
-            import dask
-            import dask.array as da
-        except ImportError as err:
-            raise MissingDependencyError("dask", "get_dask_array()", "dask") from err
-        eg = self.example
-        dtype = np.dtype(astype) if astype is not None else eg.dtype
-        fill = default_fill_value(dtype, fill_value)
-        entry_shape = eg.entry_shape
-        frame_bytes = max(1, math.prod(entry_shape) * dtype.itemsize)
-        step = max(1, _DASK_CHUNK_BYTES // frame_bytes)
-        bounds = list(range(0, self.n_frames, step)) + [self.n_frames]
-        rows = []
-        for kd, dest in zip(self.kds, self.dests):
-            blocks = []
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                shape = (b - a,) + entry_shape
-                if kd is None or not ((dest >= a) & (dest < b)).any():
-                    blocks.append(da.full(shape, fill, dtype=dtype))
-                    continue
-                local = np.where((dest >= a) & (dest < b), dest - a, -1)
-                task = dask.delayed(_read_block)(kd, local, shape, dtype, fill)
-                blocks.append(da.from_delayed(task, shape, dtype=dtype))
-            rows.append(da.concatenate(blocks, axis=0) if blocks
-                        else da.zeros((0,) + entry_shape, dtype=dtype))
-        return da.stack(rows, axis=0)
-
-
-def _fill(arr: np.ndarray, fill) -> None:
-    try:
-        arr.fill(fill)
-    except (ValueError, OverflowError) as err:
-        raise OptionError(f"fill value {fill!r} does not fit dtype {arr.dtype}; "
-                          "pass fill_value= or astype=.") from err
-
-
-def _read_block(kd: KeyData, dest: np.ndarray, shape: tuple, dtype: np.dtype, fill) -> np.ndarray:
-    out = np.empty(shape, dtype=dtype)
-    kept = dest[dest >= 0]
-    if kept.size != shape[0] or np.unique(kept).size != shape[0]:
-        _fill(out, fill)
-    read_module(kd, dest, out)
+def _combine_bits(bits) -> int | None:
+    if bits is None or isinstance(bits, (int, np.integer)):
+        return bits
+    out = 0
+    for b in bits:
+        out |= int(b)
     return out
 
 
-def extra_dim_names(entry_shape: tuple[int, ...], leading: Sequence[str] = (),
-                    roi=()) -> list[str]:
-    """Names of the per-entry dimensions: the last two of images are the pixel axes.
-
-    Axes that ``roi`` selects with an integer are dropped, as numpy drops them.
-    """
-    names = list(leading)
-    rest = len(entry_shape) - len(names)
-    pixel = ["slow_scan", "fast_scan"] if rest >= 2 else []
-    if rest == 3:
-        names.append("data_gain")  # raw XTDF frames: (data/gain stage, ss, fs)
-    else:
-        names += [f"dim_{i}" for i in range(rest - len(pixel))]
-    names += pixel
-    roi = _normalise_roi(roi)
-    return [n for i, n in enumerate(names)
-            if not (i < len(roi) and isinstance(roi[i], (int, np.integer)))]
-
-
-# ---- per-key access -------------------------------------------------------------------
-class MultimodKeyData:
-    """One key of every module of a detector, modules along the first axis.
-
-    Made by indexing a component: ``det['image.data']``. Frames are placed per train:
-    each train gets as many frames as the module with most data in it, and each module's
-    frames of a train start at the beginning of that train's block (no pulse alignment;
-    use the component's ``get_array`` for that). Gaps are filled with the fill value.
-
-    Examples
-    --------
-    >>> kd = det["image.data"]                      # doctest: +SKIP
-    >>> kd.shape, kd.dimensions                     # doctest: +SKIP
-    ((16, 12, 2, 8, 4), ['module', 'trainId', 'dim_0', 'slow_scan', 'fast_scan'])
-    >>> arr = kd.select_trains(np.s_[:2]).ndarray()  # doctest: +SKIP
-    """
-
-    def __init__(self, det: "MultimodDetectorBase", key: str):
-        self.det = det
-        self.key = key
-        self._kds = det._module_keydata(key)
-
-    def __repr__(self) -> str:
-        return (f"<MultimodKeyData {self.key!r} of {self.det.detector_name}: "
-                f"{len(self.det.modules)} modules, {len(self.det.train_ids)} trains>")
-
-    @property
-    def _example(self) -> KeyData:
-        return next(kd for kd in self._kds if kd is not None)
-
-    def _counts(self) -> np.ndarray:
-        """(modules with data, trains) entry counts, int64."""
-        return np.stack([kd.data_counts(labelled=False).astype(np.int64)
-                         for kd in self._kds if kd is not None])
-
-    def _layout(self) -> ModuleLayout:
-        tids = self.det.train_id_array
-        per_train = self._counts().max(axis=0)
-        block_start = np.cumsum(per_train) - per_train
-        dests = []
-        for kd in self._kds:
-            if kd is None:
-                dests.append(None)
-                continue
-            etids, within, _ = entry_layout(kd)
-            dests.append(block_start[np.searchsorted(tids, etids)] + within)
-        return ModuleLayout(self._kds, dests, int(per_train.sum()))
-
-    @property
-    def entry_shape(self) -> tuple[int, ...]:
-        return self._example.entry_shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._example.dtype
-
-    @property
-    def ndim(self) -> int:
-        return 2 + len(self.entry_shape)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """``(modules, frames) + entry_shape``."""
-        n_frames = int(self._counts().max(axis=0).sum())
-        return (len(self._kds), n_frames) + self.entry_shape
-
-    @property
-    def dimensions(self) -> list[str]:
-        return ["module", "trainId"] + extra_dim_names(self.entry_shape)
-
-    def train_id_coordinates(self) -> np.ndarray:
-        """The train ID of each position along the frame axis (uint64)."""
-        return np.repeat(self.det.train_id_array, self._counts().max(axis=0))
-
-    def select_trains(self, trains: TrainSelection) -> "MultimodKeyData":
-        """The same key for a subset of trains (``by_id``, ``by_index``, slices...)."""
-        return MultimodKeyData(self.det.select_trains(trains), self.key)
-
-    def split_trains(self, parts: int | None = None, trains_per_part: int | None = None,
-                     frames_per_part: int | None = None) -> Iterator["MultimodKeyData"]:
-        """Split into consecutive pieces by train (see the component's split_trains)."""
-        for part in self.det.split_trains(parts, trains_per_part, frames_per_part):
-            yield MultimodKeyData(part, self.key)
-
-    def ndarray(self, *, fill_value=None, out: np.ndarray | None = None, roi=(),
-                astype=None) -> np.ndarray:
-        """Read into a numpy array of shape ``(modules, frames, ...)``.
-
-        Parameters
-        ----------
-        fill_value : number, optional
-            For gaps; default NaN for floats, 0 for integers.
-        out : numpy.ndarray, optional
-            Preallocated output of the right shape and dtype.
-        roi : tuple
-            Region of interest within each entry, e.g. ``np.s_[0, :8]``.
-        astype : dtype, optional
-            Output dtype (default: the stored dtype).
-        """
-        return self._layout().read(fill_value=fill_value, roi=roi, astype=astype, out=out)
-
-    def _coords(self) -> dict:
-        return {"module": self.det.module_axis, "trainId": ("trainId", self.train_id_coordinates())}
-
-    def xarray(self, *, fill_value=None, roi=(), astype=None) -> "xr.DataArray":
-        """Read into an xarray DataArray with ``module`` and ``trainId`` coordinates."""
-        import xarray as xr
-        data = self.ndarray(fill_value=fill_value, roi=roi, astype=astype)
-        dims = ["module", "trainId"] + extra_dim_names(self.entry_shape, roi=roi)
-        return xr.DataArray(data, dims=dims, coords=self._coords(), name=self.key)
-
-    def dask_array(self, *, labelled: bool = False, fill_value=None, astype=None):
-        """A lazy dask array (or, with ``labelled=True``, an xarray over one)."""
-        arr = self._layout().dask_array(fill_value=fill_value, astype=astype)
-        if not labelled:
-            return arr
-        import xarray as xr
-        return xr.DataArray(arr, dims=self.dimensions, coords=self._coords(), name=self.key)
-
-
-# ---- the component base ---------------------------------------------------------------
 class MultimodDetectorBase:
     """Common part of the detector components; use a subclass such as ``AGIPD1M``.
 
-    Subclasses define the class constants below; everything else is shared.
+    Parameters
+    ----------
+    data : DataCollection
+        A collection, e.g. from :func:`~xfconvert.RunDirectory`.
+    detector_name : str, optional
+        e.g. ``'SPB_DET_AGIPD1M-1'``; needed only if the data has several such detectors.
+    modules : iterable of int, optional
+        Module numbers to use (default: all with data).
+    min_modules : int
+        Keep only trains where at least this many modules have data (>= 1).
+    raw : bool, optional
+        None (default): corrected data if the run has ``/CORR/`` sources, else the
+        ``/DET/`` ones (warning if they hold raw data). True: raw data only. False:
+        corrected data only.
 
     Attributes
     ----------
     detector_name : str
-    modules : list of int
-        Module numbers (as in the source names) that have data.
-    module_axis : list of int
-        Module numbers along the first axis of arrays: the whole detector, or the modules
-        requested. Modules without data are filled, so no module is ever shifted.
-    n_modules : int
-        Number of modules of the whole detector.
-    source_to_modno : dict
-        Source name -> module number.
+    source_to_modno, modno_to_source : dict
+        Module sources and their module numbers.
     data : DataCollection
         The module sources, for the trains with at least ``min_modules`` modules.
+    frame_counts : pandas.Series
+        Entries of the main key per train (the same in every module with data).
+    train_ids_perframe : numpy.ndarray
+        Train ID of each frame.
+    n_modules : int
+        Modules of the whole detector (rows with ``module_gaps=True``).
     """
 
-    _source_re: ClassVar[re.Pattern]
-    #: Number of modules of the full detector.
-    n_modules: int = 16
-    #: Module number of the first module.
-    first_modno: int = 0
+    # Naming (see .naming): detector name, raw and corrected module source patterns.
+    _det_name_pat: ClassVar[str]
+    _source_raw_pat: ClassVar[str] = r"/DET/(?P<modno>\d+)CH"
+    _source_corr_pat: ClassVar[str] = r"/CORR/(?P<modno>\d+)CH"
+    #: Raw data recognised by the main key's dimensions (None: by an integer dtype).
+    _raw_by_ndim: ClassVar[int | None] = None
     #: Key whose entries define which trains (and frames) a module has.
-    _main_key: ClassVar[str]
+    _main_data_key: ClassVar[str]
+    #: Key of the correction pipeline's bad-pixel mask.
+    _mask_data_key: ClassVar[str]
+    #: Frames in one entry of the main key (JUNGFRAU: memory cells).
+    _frames_per_entry: int = 1
+    #: Module number of the first row with ``module_gaps=True``.
+    _modnos_start_at: ClassVar[int] = 0
+    module_shape: ClassVar[tuple[int, int]] = (0, 0)
+    n_modules: int = 16
 
     def __init__(self, data: "DataCollection", detector_name: str | None = None,
-                 modules=None, *, min_modules: int = 1):
-        self.detector_name = self._find_detector_name(data, detector_name)
-        found = find_detector_modules(data.instrument_sources, self._source_re)
-        all_sources = found[self.detector_name]
-        if modules is not None:
-            requested = sorted({int(m) for m in modules})
-            self.module_axis = requested
-            mod_sources = {m: s for m, s in all_sources.items() if m in requested}
-        else:
-            self.module_axis = list(range(self.first_modno, self.first_modno + self.n_modules))
-            mod_sources = dict(all_sources)
-        if not mod_sources:
-            raise SourceNameError(f"{self.detector_name}/DET/*",
-                                  f"None of modules {modules} of {self.detector_name} "
-                                  f"have data (present: {sorted(all_sources)}).")
-        outside = sorted(set(mod_sources) - set(self.module_axis))
-        if outside:
-            raise OptionError(f"Modules {outside} of {self.detector_name} are outside "
-                              f"{self.first_modno}..{self.first_modno + self.n_modules - 1}; "
-                              "pass n_modules/first_modno or modules=.")
-        self._requested_modules = modules
-        self._min_modules = min_modules
-        self.modules = sorted(mod_sources)
-        self.source_to_modno = {s: m for m, s in mod_sources.items()}
-        self._modno_to_source = mod_sources
+                 modules=None, *, min_modules: int = 1, raw: bool | None = None):
+        if detector_name is None:
+            detector_name = find_detector_name(type(self), data)
+        if not isinstance(min_modules, (int, np.integer)) or min_modules <= 0:
+            raise OptionError(f"min_modules must be a positive integer, not {min_modules!r}.")
+        source_to_modno = identify_sources(type(self), data, detector_name, modules, raw)
+        self.detector_name = detector_name
+        self.source_to_modno = source_to_modno
+        self.modno_to_source = {m: s for s, m in source_to_modno.items()}
+        self._requested_modules = None if modules is None else sorted({int(m) for m in modules})
+        self._min_modules = int(min_modules)
+        self._raw = raw
 
-        selected = data.select([(s, "*") for s in mod_sources.values()])
+        selected = data.select([(s, "*") for s in source_to_modno])
         counts = self._main_counts(selected)
-        with_data = (counts > 0).sum(axis=0) >= min_modules
-        if not with_data.all():
-            selected = selected.select_trains(by_id[selected.train_id_array[with_data]])
-            counts = counts[:, with_data]
-        self.data = selected
-        self._counts = counts
+        self._check_counts(selected, counts)
+        keep = (counts > 0).sum(axis=0) >= min_modules
+        if not keep.any():
+            raise NoDataError(f"No data found with >= {min_modules} modules present "
+                              f"({detector_name}).")
+        log.info("Found %d trains with data for at least %d modules of %s",
+                 int(keep.sum()), min_modules, detector_name)
+        if not keep.all():
+            selected = selected.select_trains(by_id[selected.train_id_array[keep]])
+            counts = counts[:, keep]
+        self._set_data(selected, counts)
 
     # -- construction helpers --
-    @classmethod
-    def _find_detector_name(cls, data: "DataCollection", detector_name: str | None) -> str:
-        names = list(find_detector_modules(data.instrument_sources, cls._source_re))
-        if detector_name is not None:
-            if detector_name not in names:
-                raise SourceNameError(detector_name, f"No {cls.__name__} module sources for "
-                                      f"this detector name; found: {names or 'none'}.")
-            return detector_name
-        if not names:
-            raise SourceNameError(f"{cls.__name__} modules",
-                                  f"No {cls.__name__} detector found in the data.")
-        if len(names) > 1:
-            raise OptionError(f"Several {cls.__name__} detectors in the data: "
-                              f"{', '.join(names)}. Pass detector_name=.")
-        return names[0]
-
     def _main_counts(self, data: "DataCollection") -> np.ndarray:
-        """(present modules, trains of ``data``) entry counts of the main key."""
+        """(modules with data, trains of ``data``) entry counts of the main key."""
         rows = []
-        for src in self._modno_to_source.values():
-            if self._main_key not in data[src]:
-                raise PropertyNameError(self._main_key, src)
-            rows.append(data[src, self._main_key].data_counts(labelled=False))
+        for src in self.modno_to_source.values():
+            if self._main_data_key not in data[src]:
+                raise PropertyNameError(self._main_data_key, src)
+            rows.append(data[src, self._main_data_key].data_counts(labelled=False))
         return np.stack(rows).astype(np.int64)
 
-    def _init_kwargs(self) -> dict[str, Any]:
-        """Options to rebuild this component over other trains (extended by subclasses
-        through class constant ``_extra_options``)."""
-        kw = {"detector_name": self.detector_name, "modules": self._requested_modules,
-              "min_modules": self._min_modules}
-        for name in self._extra_options:
-            kw[name] = getattr(self, name)
-        return kw
+    def _check_counts(self, data: "DataCollection", counts: np.ndarray) -> None:
+        """Raise unless every module with data in a train has the same count in it."""
+        most = counts.max(axis=0)
+        least = np.where(counts > 0, counts, most).min(axis=0)
+        bad = np.flatnonzero(least != most)
+        if bad.size:
+            t = int(bad[0])
+            found = sorted(set(counts[:, t].tolist()) - {0})
+            src = list(self.modno_to_source.values())[int(np.argmin(
+                np.where(counts[:, t] > 0, counts[:, t], most[t] + 1)))]
+            kd = data[src, self._main_data_key]
+            raise FileStructureError(
+                kd.files[0].filename if kd.files else "?",
+                f"inconsistent frame counts for train {int(data.train_id_array[t])}: "
+                f"{found} in different modules", src, self._main_data_key)
 
-    _extra_options: ClassVar[tuple[str, ...]] = ()
+    def _set_data(self, data: "DataCollection", counts: np.ndarray) -> None:
+        self.data = data
+        self._counts = counts
+        self._fc = counts.max(axis=0) if counts.size else np.zeros(0, np.int64)
+        self._starts = np.cumsum(self._fc) - self._fc
+        self.train_ids_perframe = np.repeat(data.train_id_array, self._fc)
+        self._inner_cache: dict[str, np.ndarray] = {}
 
-    def _with_data(self, data: "DataCollection") -> "MultimodDetectorBase":
-        kw = self._init_kwargs()
-        return type(self)(data, kw.pop("detector_name"), kw.pop("modules"), **kw)
+    def _with_train_sel_data(self, data: "DataCollection") -> "MultimodDetectorBase":
+        """This component over a subset ``data`` of its trains (no new checks needed)."""
+        res = copy.copy(self)
+        pos = np.searchsorted(self.data.train_id_array, data.train_id_array)
+        res._set_data(data, self._counts[:, pos])
+        return res
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.detector_name}: modules {self.modules}, "
-                f"{len(self.train_ids)} trains>")
+        raw = all(data_is_raw(type(self), self.data, s) for s in self.source_to_modno)
+        return (f"<{type(self).__name__}: Data interface for detector "
+                f"{self.detector_name!r} - {'raw' if raw else 'proc'} data with "
+                f"{len(self.source_to_modno)} modules>")
 
     # -- what is here --
     @property
@@ -565,29 +199,205 @@ class MultimodDetectorBase:
         return self.data.train_id_array
 
     @property
-    def frames_per_train(self) -> int:
-        """Most frames any module has in one train."""
-        return int(self._counts.max()) if self._counts.size else 0
+    def frame_counts(self) -> "pd.Series":
+        """Entries of the main key per train (uint64, indexed by train ID)."""
+        import pandas as pd
+        return pd.Series(self._fc.astype(np.uint64),
+                         index=pd.Index(self.train_id_array, name="trainId"))
 
     @property
-    def module_shape(self) -> tuple[int, ...]:
-        """Pixel shape of one module (the last two axes of the main data)."""
-        src = next(iter(self._modno_to_source.values()))
-        return self.data[src, self._main_key].entry_shape[-2:]
+    def frames_per_train(self) -> int:
+        """Frames in every train.
+
+        Raises
+        ------
+        OptionError
+            If trains hold different numbers of frames.
+        """
+        counts = set(np.unique(self._fc).tolist()) - {0}
+        if len(counts) != 1:
+            raise OptionError(f"Varying number of frames per train: {sorted(counts)}.")
+        return counts.pop() * self._frames_per_entry
+
+    @property
+    def train_id_chunks(self) -> list[np.ndarray]:
+        """Runs of consecutive train IDs."""
+        tids = self.train_id_array
+        return np.split(tids, np.flatnonzero(np.diff(tids) != 1) + 1)
+
+    @property
+    def train_id_to_ix(self) -> "pd.Series":
+        """Index of the first frame of each train."""
+        fc = self.frame_counts
+        return fc.cumsum() - fc
+
+    @property
+    def modules(self) -> list[int]:
+        """Module numbers with data."""
+        return sorted(self.modno_to_source)
+
+    @property
+    def module_axis(self) -> list[int]:
+        """Module numbers of the rows writers stack: the requested modules, or every
+        module of the detector."""
+        if self._requested_modules is not None:
+            return list(self._requested_modules)
+        return self._gap_modules()
+
+    def _gap_modules(self) -> list[int]:
+        """Module numbers of the rows with ``module_gaps=True``."""
+        return list(range(self._modnos_start_at, self._modnos_start_at + self.n_modules))
+
+    @property
+    def _modno_to_source(self) -> dict[int, str]:
+        return self.modno_to_source
 
     def _module_keydata(self, key: str) -> list[KeyData | None]:
-        """One KeyData per position on the module axis (None where there is no data)."""
-        kds = []
-        for m in self.module_axis:
-            src = self._modno_to_source.get(m)
-            kds.append(None if src is None else self.data[src, key])
-        return kds
+        """One KeyData per row of :attr:`module_axis` (None where there is no data)."""
+        return [None if m not in self.modno_to_source else self.data[self.modno_to_source[m], key]
+                for m in self.module_axis]
 
     def __getitem__(self, key: str) -> MultimodKeyData:
         return MultimodKeyData(self, key)
 
     def __contains__(self, key: str) -> bool:
-        return all(key in self.data[s] for s in self._modno_to_source.values())
+        return all(key in self.data[s] for s in self.source_to_modno)
+
+    def masked_data(self, key: str | None = None, *, mask_bits=None,
+                    masked_value=np.nan) -> DetectorMaskedKeyData:
+        """``det[key]`` with pixels flagged by the correction pipeline's mask replaced.
+
+        Parameters
+        ----------
+        key : str, optional
+            Default: the main data key.
+        mask_bits : int or iterable of int, optional
+            Bad-pixel reasons to mask (default: any).
+        masked_value : number
+            Replacement for masked pixels (default NaN).
+
+        Raises
+        ------
+        PropertyNameError
+            The data has no mask (raw data).
+
+        Examples
+        --------
+        >>> det.masked_data(mask_bits=[1, 4]).ndarray()   # doctest: +SKIP
+        """
+        return self._masked(DetectorMaskedKeyData, key or self._main_data_key,
+                            mask_bits, masked_value)
+
+    def _masked(self, cls, key: str, mask_bits, masked_value):
+        if self._mask_data_key not in self:
+            src = next(iter(self.source_to_modno))
+            raise PropertyNameError(self._mask_data_key, src)
+        return cls(self, key, mask_key=self._mask_data_key,
+                   mask_bits=_combine_bits(mask_bits), masked_value=masked_value)
+
+    def modules_per_train(self) -> np.ndarray:
+        """Number of modules with data in each train (int64, one per train ID)."""
+        return (self._counts > 0).sum(axis=0)
+
+    def data_availability(self, module_gaps: bool = False) -> np.ndarray:
+        """Boolean ``(modules, frames)``: True where a module has data for a frame.
+
+        Examples
+        --------
+        >>> det.data_availability().sum(axis=0)   # modules with data per frame  # doctest: +SKIP
+        """
+        return self[self._main_data_key].data_availability(module_gaps)
+
+    # -- train selections --
+    def select_trains(self, trains: TrainSelection) -> "MultimodDetectorBase":
+        """A component for a subset of trains.
+
+        Examples
+        --------
+        >>> sel = det.select_trains(np.s_[:5])                      # doctest: +SKIP
+        >>> sel = det.select_trains(by_id[[10000, 10003, 10004]])   # doctest: +SKIP
+        """
+        return self._with_train_sel_data(self.data.select_trains(trains))
+
+    def split_trains(self, parts: int | None = None, trains_per_part: int | None = None,
+                     frames_per_part: int | None = None) -> Iterator["MultimodDetectorBase"]:
+        """Split into components holding consecutive whole trains.
+
+        Parameters
+        ----------
+        parts : int, optional
+            Minimum number of parts (fewer if there are fewer trains).
+        trains_per_part : int, optional
+            Maximum trains in each part.
+        frames_per_part : int, optional
+            Target maximum frames per part; a part always holds at least one train,
+            and the last part may be much smaller.
+
+        Examples
+        --------
+        >>> for part in det.split_trains(frames_per_part=1000):  # doctest: +SKIP
+        ...     arr = part.get_array('image.data')
+        """
+        if parts is None and trains_per_part is None and frames_per_part is None:
+            raise OptionError("One of parts, trains_per_part, frames_per_part must be given.")
+        n = len(self.train_id_array)
+        if not n:
+            return
+        if frames_per_part is not None:
+            try:
+                fpt = self.frames_per_train
+            except OptionError:
+                fpt = None
+            if fpt:
+                per = max(1, frames_per_part // fpt)
+                trains_per_part = min(per, trains_per_part or per)
+                frames_per_part = None
+        if frames_per_part is None:
+            for sl in split_slices(n, parts, trains_per_part):
+                yield self._with_train_sel_data(self.data.select_trains(sl))
+            return
+        yield from (self.select_trains(sl) for sl in
+                    self._frame_limited_slices(parts, trains_per_part, frames_per_part))
+
+    def _frame_limited_slices(self, parts, trains_per_part, frames_per_part) -> list[slice]:
+        """Consecutive trains, each part under ``frames_per_part`` frames if it can be."""
+        limit = math.inf if trains_per_part is None else trains_per_part
+        if parts:
+            limit = min(limit, len(self._fc) // parts)
+        frames = self._fc * self._frames_per_entry
+        out, start, n_trains, n_frames = [], 0, 1, int(frames[0])
+        for i in range(1, len(frames)):
+            n_trains += 1
+            n_frames += int(frames[i])
+            if n_trains > limit or n_frames > frames_per_part:
+                out.append(slice(start, i))
+                start, n_trains, n_frames = i, 1, int(frames[i])
+        out.append(slice(start, None))
+        return out
+
+    # -- reading, for the subclasses and the writers --
+    def _per_train_layout(self, key: str) -> ModuleLayout:
+        """Layout over :attr:`module_axis` with one position per train."""
+        kd = MultimodKeyData(self, key)
+        dests = kd._dests()
+        return ModuleLayout([kd.modno_to_keydata.get(m) for m in self.module_axis],
+                            [dests.get(m) for m in self.module_axis],
+                            len(self.train_id_array))
+
+    def _frame_positions(self, kd: KeyData) -> np.ndarray:
+        """Frame index of each entry of ``kd`` (a key of the main key's index group)."""
+        etids, within, _ = entry_layout(kd)
+        t = np.searchsorted(self.train_id_array, etids)
+        if within.size and (within >= self._fc[t]).any():
+            bad = int(np.flatnonzero(within >= self._fc[t])[0])
+            raise FileStructureError(kd.files[0].filename if kd.files else "?",
+                                     f"more entries in train {int(etids[bad])} than "
+                                     f"{self._main_data_key} has", kd.source, kd.key)
+        return self._starts[t] + within
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        return {"detector_name": self.detector_name, "modules": self._requested_modules,
+                "min_modules": self._min_modules, "raw": self._raw}
 
     def write_virtual_cxi(self, filename, fillvalues: dict | None = None, *,
                           overwrite: bool = False, progress=None, **options):
@@ -611,198 +421,3 @@ class MultimodDetectorBase:
         from ..writers.cxi import write_virtual_cxi
         return write_virtual_cxi(self, filename, fillvalues, overwrite=overwrite,
                                  progress=progress, **options)
-
-    def data_availability(self, module_gaps: bool = False) -> "xr.DataArray":
-        """Which modules have data in which trains.
-
-        Parameters
-        ----------
-        module_gaps : bool
-            Include rows (all False) for modules on the module axis without data.
-
-        Returns
-        -------
-        xarray.DataArray
-            Boolean, dims ``('module', 'trainId')``.
-
-        Examples
-        --------
-        >>> avail = det.data_availability()  # doctest: +SKIP
-        >>> avail.sum('module')              # modules with data per train  # doctest: +SKIP
-        """
-        import xarray as xr
-        has = self._counts > 0
-        mods = self.modules
-        if module_gaps:
-            full = np.zeros((len(self.module_axis), has.shape[1]), dtype=bool)
-            full[[self.module_axis.index(m) for m in mods]] = has
-            has, mods = full, self.module_axis
-        return xr.DataArray(has, dims=("module", "trainId"),
-                            coords={"module": mods, "trainId": self.train_id_array})
-
-    # -- train selections --
-    def select_trains(self, trains: TrainSelection) -> "MultimodDetectorBase":
-        """A component for a subset of trains.
-
-        Examples
-        --------
-        >>> sel = det.select_trains(np.s_[:5])                      # doctest: +SKIP
-        >>> sel = det.select_trains(by_id[[10000, 10003, 10004]])   # doctest: +SKIP
-        """
-        return self._with_data(self.data.select_trains(trains))
-
-    def split_trains(self, parts: int | None = None, trains_per_part: int | None = None,
-                     frames_per_part: int | None = None) -> Iterator["MultimodDetectorBase"]:
-        """Split into components holding consecutive whole trains.
-
-        Parameters
-        ----------
-        parts : int, optional
-            Minimum number of parts (fewer if there are fewer trains).
-        trains_per_part : int, optional
-            Maximum trains in each part.
-        frames_per_part : int, optional
-            Target maximum frames per part; a part always holds at least one train.
-
-        Examples
-        --------
-        >>> for part in det.split_trains(frames_per_part=1000):  # doctest: +SKIP
-        ...     arr = part.get_array('image.data')
-        """
-        limits = [] if trains_per_part is None else [trains_per_part]
-        if frames_per_part is not None:
-            if frames_per_part < 1:
-                raise OptionError(f"frames_per_part must be >= 1, got {frames_per_part}.")
-            limits.append(max(1, frames_per_part // max(1, self.frames_per_train)))
-        per_part = min(limits) if limits else None
-        if parts is None and per_part is None:
-            raise OptionError("Give parts, trains_per_part or frames_per_part.")
-        tids = self.train_id_array
-        for sl in split_slices(len(tids), parts, per_part):
-            yield self._with_data(self.data.select_trains(by_id[tids[sl]]))
-
-    # -- shared helpers for subclasses' get_array --
-    def _per_train_layout(self, key: str) -> ModuleLayout:
-        """Layout with one position per train (entries of per-train keys)."""
-        tids = self.train_id_array
-        kds = self._module_keydata(key)
-        dests = []
-        for kd in kds:
-            if kd is None:
-                dests.append(None)
-                continue
-            etids, _, counts = entry_layout(kd)
-            if counts.size and counts.max() > 1:
-                raise OptionError(f"{kd.source} {key} has several entries per train; "
-                                  "it is not per-train data.")
-            dests.append(np.searchsorted(tids, etids).astype(np.int64))
-        return ModuleLayout(kds, dests, len(tids))
-
-
-class TrainBlock:
-    """Arrays of several keys for a block of trains, to be cut into single trains.
-
-    Attributes
-    ----------
-    arrays : dict
-        key -> (ndarray of shape (modules, frames, ...), names of the dims after frames)
-    frame_tids : numpy.ndarray
-        Train ID of each frame (sorted).
-    frame_dim : str or None
-        Name of the frame axis within one train; None when each train has exactly one
-        position on it (the axis is then dropped).
-    frame_coords : dict
-        Coordinate name -> value per frame, attached along ``frame_dim``.
-    """
-
-    def __init__(self, arrays: dict, frame_tids: np.ndarray, frame_dim: str | None,
-                 frame_coords: dict):
-        self.arrays = arrays
-        self.frame_tids = frame_tids
-        self.frame_dim = frame_dim
-        self.frame_coords = frame_coords
-
-
-def iter_train_blocks(det: MultimodDetectorBase, keys: Sequence[str], read_block,
-                      require_all: bool) -> Iterator[tuple[int, dict]]:
-    """Yield ``(train_id, {key: DataArray})`` reading a bounded block of trains at a time.
-
-    ``read_block(part, keys)`` returns a :class:`TrainBlock` for component ``part``.
-    """
-    import xarray as xr
-    src = next(iter(det._modno_to_source.values()))
-    frame_bytes = sum(math.prod(det.data[src, k].entry_shape) * det.data[src, k].dtype.itemsize
-                      for k in keys) * len(det.module_axis)
-    per_part = max(1, _SLAB_BYTES * 4 // max(1, frame_bytes))
-    if not len(det.train_id_array):
-        return
-    for part in det.split_trains(frames_per_part=per_part):
-        complete = (part._counts > 0).all(axis=0)
-        block = read_block(part, keys)
-        lo = np.searchsorted(block.frame_tids, part.train_id_array, side="left")
-        hi = np.searchsorted(block.frame_tids, part.train_id_array, side="right")
-        for i, tid in enumerate(part.train_ids):
-            if require_all and not complete[i]:
-                continue
-            a, b = int(lo[i]), int(hi[i])
-            out = {}
-            for key, (data, dims) in block.arrays.items():
-                if block.frame_dim is None:
-                    out[key] = xr.DataArray(data[:, a], dims=["module", *dims],
-                                            coords={"module": part.module_axis}, name=key)
-                    continue
-                coords = {"module": part.module_axis}
-                coords.update({name: (block.frame_dim, vals[a:b])
-                               for name, vals in block.frame_coords.items()})
-                out[key] = xr.DataArray(data[:, a:b], dims=["module", block.frame_dim, *dims],
-                                        coords=coords, name=key)
-            yield tid, out
-
-
-def identify_multimod_detectors(data: "DataCollection", detector_name: str | None = None, *,
-                                single: bool = False, clses=None):
-    """Find the multi-module detectors in the data.
-
-    Parameters
-    ----------
-    data : DataCollection
-    detector_name : str, optional
-        Consider only detectors of this name.
-    single : bool
-        True: return the one ``(detector_name, class)`` found, raising if there is not
-        exactly one. False: return a set of all of them.
-    clses : iterable of classes, optional
-        Component classes to look for (default: AGIPD1M, AGIPD500K, DSSC1M, LPD1M,
-        JUNGFRAU).
-
-    Raises
-    ------
-    NoDataError
-        ``single=True`` and no detector found (a ValueError).
-    OptionError
-        ``single=True`` and several detectors found (a ValueError).
-
-    Examples
-    --------
-    >>> name, cls = identify_multimod_detectors(run, single=True)  # doctest: +SKIP
-    >>> det = cls(run, name)                                       # doctest: +SKIP
-    """
-    if clses is None:
-        from .jungfrau import JUNGFRAU
-        from .xtdf import AGIPD1M, AGIPD500K, DSSC1M, LPD1M
-        clses = (AGIPD1M, AGIPD500K, DSSC1M, LPD1M, JUNGFRAU)
-    found = set()
-    for cls in clses:
-        for name in find_detector_modules(data.instrument_sources, cls._source_re):
-            if detector_name is None or name == detector_name:
-                found.add((name, cls))
-    if not single:
-        return found
-    if not found:
-        raise NoDataError("No multi-module detector found"
-                          + (f" named {detector_name!r}." if detector_name else "."))
-    if len(found) > 1:
-        names = ", ".join(sorted(f"{n} ({c.__name__})" for n, c in found))
-        raise OptionError(f"Several multi-module detectors found: {names}. "
-                          "Pass detector_name= or clses=.")
-    return found.pop()

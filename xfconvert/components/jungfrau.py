@@ -1,9 +1,10 @@
-"""Component for JUNGFRAU detectors (JNGFR, JF1M, JF4M...).
+"""Component for JUNGFRAU detectors (JNGFR, JF1M, JF4M, JF500K...).
 
 JUNGFRAU modules write one entry per train in the ``data`` group; the memory cells
 (frames) of the train are the first axis of each entry, e.g. ``data.adc`` has entries of
-shape ``(cells, 512, 1024)``. Modules are numbered from 1 in the source names
-(``SPB_IRDA_JF4M/DET/JNGFR01:daqOutput``).
+shape ``(cells, 512, 1024)``. Modules are numbered from 1 (``first_modno`` in the source
+names: ``SPB_IRDA_JF4M/DET/JNGFR01:daqOutput``, ``.../MODULE_1``, ``.../RECEIVER-1``, or
+corrected ``.../CORR/JNGFR01:output``).
 
 Examples
 --------
@@ -14,17 +15,21 @@ Examples
 >>> path = make_run(pathlib.Path(tempfile.mkdtemp()) / "r1", detector="jungfrau",
 ...                 n_trains=3, n_modules=2, module_shape=(8, 4), memory_cells=2,
 ...                 slow_data=False)
->>> jf = JUNGFRAU(RunDirectory(path))
+>>> jf = JUNGFRAU(RunDirectory(path), raw=True)
 >>> jf.modules, jf.get_array("data.adc").dims
 ([1, 2], ('module', 'train', 'cell', 'slow_scan', 'fast_scan'))
+>>> jf.cell_ids().shape
+(2,)
 """
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Iterator
 
-from .base import (MultimodDetectorBase, TrainBlock, extra_dim_names, find_detector_modules,
-                   iter_train_blocks)
+import numpy as np
+
+from ..exceptions import FileStructureError
+from .base import MultimodDetectorBase
+from .naming import identify_sources
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -32,6 +37,19 @@ if TYPE_CHECKING:
     from ..readers.collection import DataCollection
 
 __all__ = ["JUNGFRAU"]
+
+
+def label_dims(arr: "xr.DataArray") -> "xr.DataArray":
+    """Name JUNGFRAU's axes as for the XTDF detectors: ``train``, ``cell`` and pixels."""
+    per_train = arr.ndim
+    if "trainId" in arr.dims:
+        arr = arr.rename({"trainId": "train"})
+        per_train -= 1
+    if per_train == 4:
+        return arr.rename({"dim_0": "cell", "dim_1": "slow_scan", "dim_2": "fast_scan"})
+    if per_train == 2:
+        return arr.rename({"dim_0": "cell"})
+    return arr
 
 
 class JUNGFRAU(MultimodDetectorBase):
@@ -44,13 +62,16 @@ class JUNGFRAU(MultimodDetectorBase):
     detector_name : str, optional
         e.g. ``'SPB_IRDA_JF4M'``; needed only if the data has several JUNGFRAU detectors.
     modules : iterable of int, optional
-        Module numbers to use (default: all).
+        Module numbers (as in the source names) to use (default: all).
     min_modules : int
         Keep only trains where at least this many modules have data.
     n_modules : int, optional
         Modules of the whole detector; default: up to the highest module number found.
     first_modno : int
-        Module number of the first module in the source names (default 1).
+        Number of the first module in the source names (default 1); modules are
+        numbered from 1 from there.
+    raw : bool, optional
+        As for the other components: None prefers corrected data.
 
     Examples
     --------
@@ -58,41 +79,42 @@ class JUNGFRAU(MultimodDetectorBase):
     >>> jf.get_array('data.adc', roi=np.s_[0]).shape             # first memory cell  # doctest: +SKIP
     """
 
-    _source_re = re.compile(r"^(?P<name>.+)/DET/JNGFR(?P<modno>\d+):daqOutput$")
-    _main_key = "data.adc"
-    _extra_options = ("n_modules", "first_modno")
+    _det_name_pat = r"[^/]+_(JNGFR|JF[14]M|JUNGF|JF|JF500K\d?)"
+    _source_raw_pat = r"/DET/(MODULE_|RECEIVER-|JNGFR)(?P<modno>\d+)"
+    _source_corr_pat = r"/CORR/(MODULE_|RECEIVER-|JNGFR)(?P<modno>\d+)"
+    _main_data_key = "data.adc"
+    _mask_data_key = "data.mask"
+    _modnos_start_at = 1
+    module_shape = (512, 1024)
 
     def __init__(self, data: "DataCollection", detector_name: str | None = None,
                  modules=None, *, min_modules: int = 1, n_modules: int | None = None,
-                 first_modno: int = 1):
-        self.first_modno = first_modno
-        if n_modules is None:
-            name = self._find_detector_name(data, detector_name)
-            found = self._modules_found(data, name)
-            n_modules = max(found) - first_modno + 1
-        self.n_modules = n_modules
-        super().__init__(data, detector_name, modules, min_modules=min_modules)
+                 first_modno: int = 1, raw: bool | None = None):
+        super().__init__(data, detector_name, modules, min_modules=min_modules, raw=raw)
+        self.first_modno = int(first_modno)
+        shift = 1 - self.first_modno
+        self.source_to_modno = {s: m + shift for s, m in self.source_to_modno.items()}
+        self.modno_to_source = {m: s for s, m in self.source_to_modno.items()}
+        if self._requested_modules is not None:
+            self._requested_modules = [m + shift for m in self._requested_modules]
+        if n_modules is not None:
+            self.n_modules = int(n_modules)
+        else:
+            every = identify_sources(type(self), data, self.detector_name, raw=raw,
+                                     stacklevel=3)
+            self.n_modules = max(every.values()) + shift
+        self._n_modules_arg = n_modules
+        src = next(iter(self.source_to_modno))
+        # Burst mode records up to 16 memory cells per train.
+        self._frames_per_entry = self.data[src, self._main_data_key].entry_shape[0]
 
-    @classmethod
-    def _modules_found(cls, data: "DataCollection", name: str) -> list[int]:
-        return list(find_detector_modules(data.instrument_sources, cls._source_re)[name])
+    def _init_kwargs(self) -> dict:
+        return {**super()._init_kwargs(), "n_modules": self._n_modules_arg,
+                "first_modno": self.first_modno}
 
-    @property
-    def frames_per_train(self) -> int:
-        """Memory cells stored per train."""
-        src = next(iter(self._modno_to_source.values()))
-        return self.data[src, self._main_key].entry_shape[0]
-
-    def _dims(self, key: str, roi=()) -> list[str]:
-        src = next(iter(self._modno_to_source.values()))
-        entry_shape = self.data[src, key].entry_shape
-        # Per-cell keys (adc, gain, memoryCell...) have the cells as their first axis.
-        leading = ["cell"] if entry_shape and entry_shape[0] == self.frames_per_train else []
-        return extra_dim_names(entry_shape, leading, roi=roi)
-
-    def get_array(self, key: str, *, fill_value=None, roi=(), astype=None) -> "xr.DataArray":
-        """Read one key of every module into an array with dims ``('module', 'train',
-        'cell', ...)``.
+    def get_array(self, key: str, *, fill_value=None, roi=(), astype=None,
+                  module_gaps: bool = False) -> "xr.DataArray":
+        """Read one key of every module, dims ``('module', 'train', 'cell', ...)``.
 
         Parameters
         ----------
@@ -105,15 +127,19 @@ class JUNGFRAU(MultimodDetectorBase):
             ``np.s_[:, 10:60, 100:200]``.
         astype : dtype, optional
             Output dtype; default the stored dtype.
+        module_gaps : bool
+            One row per module of the detector, missing modules filled.
 
         Examples
         --------
         >>> jf.get_array('data.adc', astype='float32').sel(module=1)  # doctest: +SKIP
         """
         import xarray as xr
-        data = self._per_train_layout(key).read(fill_value=fill_value, roi=roi, astype=astype)
-        return xr.DataArray(data, dims=["module", "train", *self._dims(key, roi)], name=key,
-                            coords={"module": self.module_axis, "train": self.train_id_array})
+        kd = self[key]
+        arr = kd.ndarray(fill_value=fill_value, roi=roi, astype=astype, module_gaps=module_gaps)
+        return label_dims(xr.DataArray(arr, dims=kd._dims(arr.ndim), coords={
+            "module": self._gap_modules() if module_gaps else kd.modules,
+            "trainId": kd.train_id_coordinates()}))
 
     def get_dask_array(self, key: str, fill_value=None, astype=None) -> "xr.DataArray":
         """A labelled lazy (dask) array of one key, laid out like :meth:`get_array`.
@@ -127,29 +153,46 @@ class JUNGFRAU(MultimodDetectorBase):
         --------
         >>> jf.get_dask_array('data.adc').mean('train').compute()  # doctest: +SKIP
         """
-        import xarray as xr
-        data = self._per_train_layout(key).dask_array(fill_value=fill_value, astype=astype)
-        return xr.DataArray(data, dims=["module", "train", *self._dims(key)], name=key,
-                            coords={"module": self.module_axis, "train": self.train_id_array})
-
-    def _read_train_block(self, part: "JUNGFRAU", keys) -> TrainBlock:
-        arrays = {k: (part._per_train_layout(k).read(), self._dims(k)) for k in keys}
-        return TrainBlock(arrays, part.train_id_array, None, {})
+        return label_dims(self[key].dask_array(labelled=True, fill_value=fill_value,
+                                               astype=astype))
 
     def trains(self, require_all: bool = True) -> Iterator[tuple[int, dict]]:
-        """Iterate over trains, yielding ``(train_id, {key: DataArray})`` for every
-        ``data.*`` key, with dims ``('module', 'cell', ...)``.
+        """Iterate over trains, yielding ``(train_id, {key: DataArray})`` for every key,
+        per-cell keys with dims ``('module', 'cell', ...)``.
 
         Parameters
         ----------
         require_all : bool
-            Skip trains where any of the detector's modules with data lack data.
+            Skip trains where any module lacks data.
 
         Examples
         --------
         >>> for tid, d in jf.trains():  # doctest: +SKIP
         ...     print(tid, d['data.adc'].shape)
         """
-        src = next(iter(self._modno_to_source.values()))
-        keys = sorted(k for k in self.data[src].keys() if k.startswith("data."))
-        yield from iter_train_blocks(self, keys, self._read_train_block, require_all)
+        from .trains import iter_trains
+        for tid, data in iter_trains(self, None, require_all):
+            yield tid, {k: label_dims(a) for k, a in data.items()}
+
+    def cell_ids(self) -> np.ndarray:
+        """Memory cell of each frame of a train (from the first train; every module
+        must agree).
+
+        Raises
+        ------
+        FileStructureError
+            If modules disagree, or no module has ``data.memoryCell``.
+        """
+        missing = 255
+        cells = self.select_trains(np.s_[:1])["data.memoryCell"].ndarray(
+            fill_value=missing)[:, 0]
+        least = cells.min(axis=0)
+        src = next(iter(self.source_to_modno))
+        if (least == missing).any():
+            raise FileStructureError("?", "no memoryCell for some cells", src,
+                                     "data.memoryCell")
+        cells[cells == missing] = 0
+        if (least != cells.max(axis=0)).any():
+            raise FileStructureError("?", "memoryCell differs between modules", src,
+                                     "data.memoryCell")
+        return least

@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from ..exceptions import NoDataError, OptionError
-from .base import default_fill_value
+from .layout import default_fill_value
 
 __all__ = ["StackView", "stack_detector_data"]
 
@@ -117,6 +117,29 @@ class StackView:
     def asarray(self) -> np.ndarray:
         """Copy the data into a real numpy array."""
         return self[...]
+
+    def squeeze(self, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
+        """The data without length-1 axes (all of them, or ``axis``), as
+        :func:`numpy.squeeze`.
+
+        Examples
+        --------
+        >>> v = StackView({0: np.ones((1, 3))}, 1, (1, 3), np.dtype(float), np.nan, 0)
+        >>> v.shape, v.squeeze().shape, v.squeeze(0).shape
+        ((1, 1, 3), (3,), (1, 3))
+        """
+        if axis is None:
+            axes = [i for i, n in enumerate(self.shape) if n == 1]
+        else:
+            axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+        index = [slice(None)] * self.ndim
+        for ax in axes:
+            if not -self.ndim <= ax < self.ndim:
+                raise np.exceptions.AxisError(ax, self.ndim)
+            if self.shape[ax] != 1:
+                raise OptionError(f"cannot squeeze axis {ax} of length {self.shape[ax]}.")
+            index[ax] = 0
+        return self[tuple(index)]
 
     def __array__(self, dtype=None, copy=None):
         arr = self.asarray()
