@@ -8,9 +8,11 @@ temporary output and exit 130 or 143 with one line on stderr.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
+import warnings
 
 import click
 
@@ -106,6 +108,11 @@ def _one_line(err: Exception, args: list[str]) -> str:
 
 
 def _interrupted(signum: int) -> int:
+    # An interrupt between zarr making a coroutine and scheduling it leaves the coroutine
+    # unawaited; Python would warn about it at exit, after our one line.
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
+                            category=RuntimeWarning)
+    gc.collect()
     name = signal.Signals(signum).name
     click.echo(f"xfconvert: interrupted by {name}", err=True)
     return 128 + int(signum)
