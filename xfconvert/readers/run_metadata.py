@@ -15,46 +15,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
-from ..exceptions import FileStructureError, NoDataError, OptionError
+from ..exceptions import NoDataError, OptionError
+from .run_values import file_metadata
 
 if TYPE_CHECKING:
     from .collection import DataCollection
     from .file_access import FileAccess
 
-__all__ = ["file_run_metadata", "run_metadata", "train_timestamps"]
-
-
-def file_run_metadata(fa: "FileAccess") -> dict[str, Any]:
-    """The scalar datasets of one file's METADATA group (not its source lists).
-
-    Strings are decoded; format 0.5 files, which have none, give
-    ``{'dataFormatVersion': '0.5'}``.
-    """
-    if fa.format_version == "0.5":
-        return {"dataFormatVersion": "0.5"}
-    out: dict[str, Any] = {}
-    try:
-        for name, ds in fa.file["METADATA"].items():
-            if not isinstance(ds, h5py.Dataset) or ds.shape in ((), (0,)):
-                continue
-            value = ds[0] if ds.ndim else ds[()]
-            if isinstance(value, bytes):
-                value = value.decode("utf-8", "surrogateescape")
-            out[name] = value
-    except OSError as err:
-        raise FileStructureError(fa.filename, f"unreadable METADATA ({err})") from err
-    return out
-
-
-def _raw_positions(fa: "FileAccess") -> np.ndarray:
-    # INDEX/timestamp runs parallel to the stored INDEX/trainId (padding included);
-    # the position of each of fa.train_ids in it, in train_ids order.
-    if hasattr(fa, "raw_positions"):
-        return fa.raw_positions
-    return np.flatnonzero(fa.keep_mask)
+__all__ = ["run_metadata", "train_timestamps"]
 
 
 def run_metadata(data: "DataCollection") -> dict[str, Any]:
@@ -72,9 +42,9 @@ def run_metadata(data: "DataCollection") -> dict[str, Any]:
         raise NoDataError("run_metadata: this data has no files.")
     files = sorted(data.files, key=lambda fa: (int(fa.train_ids[0]) if len(fa.train_ids)
                                                else 0, fa.filename))
-    meta = file_run_metadata(files[0])
+    meta = file_metadata(files[0])
     runs = {(m.get("proposalNumber"), m.get("runNumber"))
-            for m in (file_run_metadata(fa) for fa in files)}
+            for m in (file_metadata(fa) for fa in files)}
     if len(runs) > 1:
         shown = ", ".join(f"p{p} r{r}" for p, r in sorted(runs, key=str))
         raise NoDataError(f"run_metadata needs data from one run; this data combines "
@@ -122,7 +92,7 @@ def train_timestamps(data: "DataCollection", labelled: bool = False, *,
         if not pick.any() or "INDEX/timestamp" not in fa.file:
             continue
         raw = np.asarray(fa.file["INDEX/timestamp"][()], dtype=np.uint64)
-        file_stamps = raw[_raw_positions(fa)]
+        file_stamps = raw[fa.raw_positions]
         stamps[in_sel[pick]] = file_stamps[in_file[pick]]
         todo[in_sel[pick]] = False
     arr = stamps.astype("datetime64[ns]")

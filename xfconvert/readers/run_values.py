@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import h5py
 import numpy as np
 
-from ..exceptions import NoDataError, PropertyNameError
+from ..exceptions import FileStructureError, NoDataError, PropertyNameError
 from .file_access import FileAccess
 
 __all__ = ["run_keys", "run_value", "run_values", "file_metadata", "decode_value",
@@ -96,13 +96,17 @@ def file_metadata(fa: FileAccess) -> dict[str, Any]:
     """The datasets directly under METADATA (creationDate, runNumber, ...) as a dict.
 
     Files of format 0.5 have none of these; they report only their format version.
+    Strings are decoded; empty datasets are left out.
     """
     if fa.format_version == "0.5":
         return {"dataFormatVersion": "0.5"}
     out = {}
-    for name, obj in fa.file["METADATA"].items():
-        if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0]:
-            out[name] = decode_value(obj[0])
+    try:
+        for name, obj in fa.file["METADATA"].items():
+            if isinstance(obj, h5py.Dataset) and obj.shape != (0,):
+                out[name] = decode_value(obj[0] if obj.ndim else obj[()])
+    except OSError as err:
+        raise FileStructureError(fa.filename, f"unreadable METADATA ({err})") from err
     return out
 
 
