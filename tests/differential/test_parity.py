@@ -392,23 +392,23 @@ KEPT: dict[str, str] = {
                                        "it sits in the file, so its trainId coordinate is "
                                        "unsorted (a bug); xfconvert orders by train ID",
     "get_array instrument[ours-suspect]": "as get_array control[ours-suspect]",
+    "train_ids": "train IDs are Python ints; 1.25 gives a list of numpy.uint64 (equal values)",
+    "SourceData train_ids": "as train_ids",
+    "SourceData train_ids gappy": "as train_ids",
+    "KeyData train_ids ctrl": "as train_ids",
+    "KeyData train_ids inst": "as train_ids",
+    "KeyData drop_empty_trains": "as train_ids",
+    "run_metadata[ours-agipd]": "run metadata comes from the first sequence file, always; "
+                                "1.25 takes whichever file it lists first",
+    "run_metadata[ed-slow]": "as run_metadata[ours-agipd]",
+    "SourceData run_metadata": "as run_metadata[ours-agipd]",
+    "KeyData trains include_empty[ed-agipd]": "a train of the data that a module's file lacks "
+                                               "is yielded with None, as a train with count 0 "
+                                               "is; 1.25 skips it (against its docstring)",
 }
 
 # Failing today, with the reason (xfconvert vs extra_data 1.25).
-PENDING: set[str] = {
-    "train_ids",  # list of int vs list of np.uint64
-    "SourceData train_ids",  # same
-    "SourceData train_ids gappy",  # same
-    "KeyData train_ids ctrl",  # same
-    "KeyData train_ids inst",  # same
-    "KeyData drop_empty_trains",  # same (values equal)
-    "RunDirectory _use_voview=False",  # TypeError: keyword not accepted
-    "run_metadata[ours-agipd]",  # sequenceNumber/creationDate from the first file vs the last
-    "run_metadata[ed-slow]",  # same
-    "SourceData run_metadata",  # same
-    # A train absent from the module's file: (tid, None) vs 1.25 skipping it.
-    "KeyData trains include_empty[ed-agipd]",
-}
+PENDING: set[str] = set()
 
 RUN_ALL = bool(os.environ.get("XFCONVERT_DIFF_ALL"))
 

@@ -94,7 +94,8 @@ def _open_files(paths: list[str], run_map: RunMap | None, inc_suspect_trains: bo
 
 def RunDirectory(path, include: str = "*", file_filter: _FileFilter | None = None, *,
                  inc_suspect_trains: bool = True, strict: bool = False,
-                 use_cache: bool = True, parallelize: bool = True) -> DataCollection:
+                 use_cache: bool = True, parallelize: bool = True,
+                 _use_voview: bool = True) -> DataCollection:
     """Open a run: a directory of EuXFEL HDF5 files.
 
     Parameters
@@ -116,6 +117,9 @@ def RunDirectory(path, include: str = "*", file_filter: _FileFilter | None = Non
     parallelize : bool
         Accepted for EXtra-data compatibility; files are opened in this process
         (a process pool costs more than it saves here).
+    _use_voview : bool
+        Accepted for EXtra-data compatibility (its private switch for its own cache
+        of virtual overview files); xfconvert's cache is ``use_cache``.
 
     Returns
     -------
