@@ -58,6 +58,10 @@ def _roi_read_form(entry_shape: tuple[int, ...], roi: tuple) -> tuple[tuple, tup
     HDF5 can read ``1:2`` straight into a buffer but not ``1``; the length-1 axes are
     dropped again by reshaping the (contiguous) output, which costs nothing.
     """
+    if any(r is Ellipsis for r in roi):
+        i = next(i for i, r in enumerate(roi) if r is Ellipsis)
+        fill = (slice(None),) * max(0, len(entry_shape) - len(roi) + 1)
+        roi = roi[:i] + fill + roi[i + 1:]
     if len(roi) > len(entry_shape):
         raise OptionError(f"roi has {len(roi)} dimensions but entries have "
                           f"{len(entry_shape)}: {entry_shape}.")
