@@ -11,7 +11,9 @@ Rows (AGIPD-1M raw mock data, real module geometry: one frame is 256 KiB):
 * one module, ~10 MiB and ~200 MiB: ``run[src, 'image.data'].ndarray()``, the same with
   a preallocated ``out=``, and ``run.get_array(src, 'image.data')``;
 * all 16 modules, ~10 MiB and ~200 MiB in total: ``AGIPD1M(run).get_array('image.data')``
-  and ``for tid, data in run.select('*/DET/*', 'image.data').trains(): pass``;
+  (component made in the timed call), ``AGIPD1M(...).trains()`` over image.data and
+  image.pulseId, ``get_dask_array('image.data').mean()`` on 2 threads (beside a raw read
+  plus numpy's mean), and ``for tid, data in run.select('*/DET/*', 'image.data').trains()``;
 * slow data, 50 sources x 80 keys x 30,000 trains: ``run.get_dataframe()`` on an open run,
   and opened from scratch (run-map cache present) beside opening + listing + reading raw.
 
@@ -199,7 +201,24 @@ def all_modules(table: Table, run_dir: Path, label: str, goal: float, repeats: i
             notes.append(f"AGIPD1M imported from {where}")
 
         def component():
-            return AGIPD1M(run).get_array(KEY)
+            return AGIPD1M(run, raw=True).get_array(KEY)
+
+        # trains() yields every key of the modules; keep the frames and their pulse IDs.
+        frames_only = run.select("*/DET/*", "image.[dp]*")
+
+        def component_trains():
+            n_trains = 0
+            for _tid, _data in AGIPD1M(frames_only, raw=True).trains():
+                n_trains += 1
+            return n_trains
+
+        def component_dask_mean():
+            import dask
+            with dask.config.set(scheduler="threads", num_workers=2):
+                return AGIPD1M(run, raw=True).get_dask_array(KEY).mean("train_pulse").compute()
+
+        def raw_mean():
+            return raw_all_new().mean(axis=1)
 
         try:
             arr = component()
@@ -207,7 +226,10 @@ def all_modules(table: Table, run_dir: Path, label: str, goal: float, repeats: i
                 notes.append(f"{label}: component array has {arr.nbytes} bytes, "
                              f"raw read {nbytes}")
             del arr
-            ops.append(("component", component, None))
+            ops += [("component", component, None),
+                    ("component_trains", component_trains, None),
+                    ("component_dask", component_dask_mean, None),
+                    ("raw_mean", raw_mean, None)]
             component_ok = True
         except Exception as err:  # noqa: BLE001 - concurrent work may be unfinished
             notes.append(f"{label}: AGIPD1M(run).get_array failed: "
@@ -223,11 +245,21 @@ def all_modules(table: Table, run_dir: Path, label: str, goal: float, repeats: i
                   fmt_ratio(limit_new.best / m.best) if m is limit_new else "-", "",
                   fmt_bytes(m.peak_rss))
     if component_ok:
-        m = res["component"]
-        table.add(label, "AGIPD1M(run).get_array(key)", fmt_time(m.best),
-                  fmt_bytes(nbytes), fmt_rate(nbytes, m.best),
-                  fmt_ratio(limit.best / m.best), fmt_ratio(limit_new.best / m.best),
-                  f">= {goal}", fmt_bytes(m.peak_rss))
+        for key, name, row_goal in [
+                ("component", "AGIPD1M(run).get_array(key)", f">= {goal}"),
+                ("component_trains", "AGIPD1M(image.data+pulseId).trains()",
+                 "overhead <= 10 %"),
+                ("component_dask", "get_dask_array(key).mean(), 2 threads", ">= 0.8"),
+                ("raw_mean", "raw read (new array) + numpy mean", "")]:
+            m = res[key]
+            table.add(label, name, fmt_time(m.best), fmt_bytes(nbytes),
+                      fmt_rate(nbytes, m.best), fmt_ratio(limit.best / m.best),
+                      fmt_ratio(limit_new.best / m.best), row_goal, fmt_bytes(m.peak_rss))
+        notes.append(f"{label}: component trains() overhead "
+                     f"{(res['component_trains'].best / limit_new.best - 1) * 100:+.0f} % vs "
+                     "the new-array limit; dask mean at "
+                     f"{res['raw_mean'].best / res['component_dask'].best:.2f} of raw read + "
+                     "numpy mean")
     else:
         table.add(label, "component: not available")
     m = res["trains"]

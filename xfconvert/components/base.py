@@ -128,6 +128,8 @@ class MultimodDetectorBase:
         self._raw = raw
 
         selected = data.select([(s, "*") for s in source_to_modno])
+        self._kd_cache: dict[tuple[str, str], KeyData] = {}
+        self.data = selected
         counts = self._main_counts(selected)
         self._check_counts(selected, counts)
         keep = (counts > 0).sum(axis=0) >= min_modules
@@ -136,10 +138,11 @@ class MultimodDetectorBase:
                               f"({detector_name}).")
         log.info("Found %d trains with data for at least %d modules of %s",
                  int(keep.sum()), min_modules, detector_name)
-        if not keep.all():
-            selected = selected.select_trains(by_id[selected.train_id_array[keep]])
-            counts = counts[:, keep]
-        self._set_data(selected, counts)
+        if keep.all():
+            self._set_data(selected, counts, self._kd_cache)
+        else:
+            self._set_data(selected.select_trains(by_id[selected.train_id_array[keep]]),
+                           counts[:, keep])
 
     # -- construction helpers --
     def _main_counts(self, data: "DataCollection") -> np.ndarray:
@@ -148,7 +151,7 @@ class MultimodDetectorBase:
         for src in self.modno_to_source.values():
             if self._main_data_key not in data[src]:
                 raise PropertyNameError(self._main_data_key, src)
-            rows.append(data[src, self._main_data_key].data_counts(labelled=False))
+            rows.append(self._keydata(src, self._main_data_key).data_counts(labelled=False))
         return np.stack(rows).astype(np.int64)
 
     def _check_counts(self, data: "DataCollection", counts: np.ndarray) -> None:
@@ -167,13 +170,23 @@ class MultimodDetectorBase:
                 f"inconsistent frame counts for train {int(data.train_id_array[t])}: "
                 f"{found} in different modules", src, self._main_data_key)
 
-    def _set_data(self, data: "DataCollection", counts: np.ndarray) -> None:
+    def _set_data(self, data: "DataCollection", counts: np.ndarray,
+                  kd_cache: dict | None = None) -> None:
         self.data = data
+        # KeyData of this selection, each with its chunk plan once computed.
+        self._kd_cache = {} if kd_cache is None else kd_cache
         self._counts = counts
         self._fc = counts.max(axis=0) if counts.size else np.zeros(0, np.int64)
         self._starts = np.cumsum(self._fc) - self._fc
         self.train_ids_perframe = np.repeat(data.train_id_array, self._fc)
         self._inner_cache: dict[str, np.ndarray] = {}
+
+    def _keydata(self, source: str, key: str) -> KeyData:
+        """``self.data[source, key]``, made once per component."""
+        kd = self._kd_cache.get((source, key))
+        if kd is None:
+            kd = self._kd_cache[source, key] = self.data[source, key]
+        return kd
 
     def _with_train_sel_data(self, data: "DataCollection") -> "MultimodDetectorBase":
         """This component over a subset ``data`` of its trains (no new checks needed)."""
@@ -254,8 +267,8 @@ class MultimodDetectorBase:
 
     def _module_keydata(self, key: str) -> list[KeyData | None]:
         """One KeyData per row of :attr:`module_axis` (None where there is no data)."""
-        return [None if m not in self.modno_to_source else self.data[self.modno_to_source[m], key]
-                for m in self.module_axis]
+        return [None if m not in self.modno_to_source
+                else self._keydata(self.modno_to_source[m], key) for m in self.module_axis]
 
     def __getitem__(self, key: str) -> MultimodKeyData:
         return MultimodKeyData(self, key)

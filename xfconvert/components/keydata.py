@@ -68,7 +68,7 @@ class MultimodKeyData:
     def __init__(self, det: "MultimodDetectorBase", key: str):
         self.det = det
         self.key = key
-        self.modno_to_keydata = {m: det.data[s, key] for m, s in det.modno_to_source.items()}
+        self.modno_to_keydata = {m: det._keydata(s, key) for m, s in det.modno_to_source.items()}
 
     def _init_kwargs(self) -> dict:
         return {"det": self.det, "key": self.key}

@@ -97,32 +97,52 @@ class _Block:
 
     def train(self, i: int) -> dict:
         xr = self._xr
-        rows = np.flatnonzero(self.has[:, i])
+        has = self.has[:, i]
+        # A slice when every module has data keeps the train's arrays views, not copies.
+        rows = slice(None) if has.all() else np.flatnonzero(has)
         mods = self.modules[rows].tolist()
+        # One Coordinates object shared by every key: building indexes per key would
+        # cost more than the arrays themselves.
+        mod_coords = xr.Coordinates({"module": mods})
+        frame_coords = None
         out = {}
         for key, (kind, data, dims) in self.arrays.items():
             if kind == "image":
-                out[key] = self._image(data[rows], i, mods, dims)
+                if frame_coords is None:
+                    frame_coords = self._frame_coords(i, mods)
+                out[key] = self._image(data, rows, i, mods, dims, frame_coords)
             elif kind == "train":
                 values = data[rows, i]
                 out[key] = xr.DataArray(
                     values, dims=["module"] + [f"dim_{j}" for j in range(values.ndim - 1)],
-                    coords={"module": mods})
+                    coords=mod_coords)
             else:
                 out[key] = self._entries(data, mods, int(self.tids[i]))
         return out
 
-    def _image(self, data: np.ndarray, i: int, mods: list[int], dims: list[str]):
-        a, b = int(self.frame_bounds[0][i]), int(self.frame_bounds[1][i])
+    def _bounds(self, i: int) -> tuple[int, int]:
+        return int(self.frame_bounds[0][i]), int(self.frame_bounds[1][i])
+
+    def _frame_coords(self, i: int, mods: list[int]):
+        """Coordinates of train ``i``'s frames, or None if they do not form one
+        (train, pulse) row in pulse order."""
+        a, b = self._bounds(i)
         inner = self.inner[a:b]
         if self.plain and (inner.size < 2 or (np.diff(inner.astype(np.int64)) > 0).all()):
+            return self._xr.Coordinates({"module": mods, "train": self.tids[i:i + 1],
+                                         self.inner_name: inner})
+        return False
+
+    def _image(self, data: np.ndarray, rows, i: int, mods: list[int], dims: list[str],
+               coords):
+        a, b = self._bounds(i)
+        frames = data[:, a:b][rows]
+        if coords is not False:
             # One train, pulses in order: the frame axis is (train=1, pulse).
             return self._xr.DataArray(
-                data[:, a:b].reshape((data.shape[0], 1, b - a) + data.shape[2:]),
-                dims=["module", "train", self.inner_name, *dims],
-                coords={"module": mods, "train": self.tids[i:i + 1],
-                        self.inner_name: inner})
-        return unstacked(data[:, a:b], self.index[a:b].remove_unused_levels(), mods, dims)
+                frames.reshape((frames.shape[0], 1, b - a) + frames.shape[2:]),
+                dims=["module", "train", self.inner_name, *dims], coords=coords)
+        return unstacked(frames, self.index[a:b].remove_unused_levels(), mods, dims)
 
     def _entries(self, kd, mods: list[int], tid: int):
         xr = self._xr

@@ -126,7 +126,7 @@ class XtdfDetectorBase(MultimodDetectorBase):
         seen = np.zeros(n, dtype=bool)
         agree: list[int] = []
         for modno, src in self.modno_to_source.items():
-            kd = self.data[src, key]
+            kd = self._keydata(src, key)
             pos = self._frame_positions(kd)
             if not pos.size:
                 continue
