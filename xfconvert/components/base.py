@@ -215,8 +215,7 @@ class MultimodDetectorBase:
     def frame_counts(self) -> "pd.Series":
         """Entries of the main key per train (uint64, indexed by train ID)."""
         import pandas as pd
-        return pd.Series(self._fc.astype(np.uint64),
-                         index=pd.Index(self.train_id_array, name="trainId"))
+        return pd.Series(self._fc.astype(np.uint64), index=pd.Index(self.train_id_array))
 
     @property
     def frames_per_train(self) -> int:
