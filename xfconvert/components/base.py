@@ -127,7 +127,8 @@ class MultimodDetectorBase:
         self._min_modules = int(min_modules)
         self._raw = raw
 
-        selected = data.select([(s, "*") for s in source_to_modno])
+        # The dict form names exact sources: no glob patterns to compile and match.
+        selected = data.select({s: None for s in source_to_modno})
         self._kd_cache: dict[tuple[str, str], KeyData] = {}
         self.data = selected
         counts = self._main_counts(selected)
