@@ -58,6 +58,8 @@ def _roi_read_form(entry_shape: tuple[int, ...], roi: tuple) -> tuple[tuple, tup
     HDF5 can read ``1:2`` straight into a buffer but not ``1``; the length-1 axes are
     dropped again by reshaping the (contiguous) output, which costs nothing.
     """
+    if not roi:
+        return (), entry_shape, entry_shape
     if any(r is Ellipsis for r in roi):
         i = next(i for i, r in enumerate(roi) if r is Ellipsis)
         fill = (slice(None),) * max(0, len(entry_shape) - len(roi) + 1)
@@ -90,7 +92,13 @@ def _read_selected(chunk: DataChunk, local: np.ndarray, dest: np.ndarray, out_m:
     selection of small entries is read as bounded slabs and picked out in numpy, because
     h5py point selections (fancy indexing) are about 100 times slower.
     """
-    if local.size == 0:
+    n = local.size
+    if n == 0:
+        return
+    if local[-1] - local[0] == n - 1 and (np.diff(dest) == 1).all():
+        # Consecutive entries (local is sorted and unique) to consecutive places: one read.
+        d = int(dest[0])
+        read_chunk(chunk, out_m[d:d + n], read_roi, slice(int(local[0]), int(local[0]) + n))
         return
     breaks = np.flatnonzero((np.diff(local) != 1) | (np.diff(dest) != 1)) + 1
     starts = np.concatenate(([0], breaks))
