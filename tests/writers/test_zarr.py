@@ -51,7 +51,7 @@ def check_plain_sources(run, path, skip=()):
 def check_detector(run, path):
     det = AGIPD1M(run)
     ds = open_ds(path, DET)
-    ref = det.get_array("image.data", unstack_pulses=False)
+    ref = det.get_array("image.data", unstack_pulses=False, module_gaps=True)
     data = ds["image.data"]
     assert data.dims[:2] == ("entry_image", "module")
     np.testing.assert_array_equal(np.moveaxis(data.values, 1, 0), ref.values)
@@ -59,12 +59,13 @@ def check_detector(run, path):
     np.testing.assert_array_equal(data["pulseId_image"].values, ref["pulse"].values)
     np.testing.assert_array_equal(ds["module"].values, np.arange(16))
     # What was recorded: NaN after reading pulse IDs as floats marks gaps.
-    gaps = det.get_array("image.pulseId", unstack_pulses=False, astype=np.float64)
-    present = ~np.isnan(gaps.values[..., 0]).T
+    gaps = det.get_array("image.pulseId", unstack_pulses=False, astype=np.float64,
+                         module_gaps=True)
+    present = ~np.isnan(gaps.values).T
     np.testing.assert_array_equal(ds["present_image"].values, present)
     assert not present[:, 2].any() and present[:, [0, 1, 3]].any(axis=0).all()
     assert (data.values[~present] == 0).all()  # fill value of uint16 data
-    header = det.get_array("header.pulseCount")
+    header = det.get_array("header.pulseCount", module_gaps=True)
     np.testing.assert_array_equal(ds["header.pulseCount"].values, header.values.T)
     np.testing.assert_array_equal(ds["trainId_header"].values, det.train_id_array)
 

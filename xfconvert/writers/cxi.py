@@ -47,6 +47,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -56,6 +57,7 @@ import numpy as np
 
 from ..components.base import MultimodDetectorBase, identify_multimod_detectors
 from ..components.jungfrau import JUNGFRAU
+from ..components.naming import RawDataWarning
 from ..components.xtdf import XtdfDetectorBase
 from ..exceptions import FileStructureError, OptionError, OutputError
 from ..readers.chunks import DataChunk
@@ -161,7 +163,10 @@ def _as_component(data) -> MultimodDetectorBase:
         return data
     if hasattr(data, "files_for_source"):
         name, cls = identify_multimod_detectors(data, single=True)
-        return cls(data, name)
+        with warnings.catch_warnings():
+            # Raw data is a valid input here (written with its own fill value).
+            warnings.simplefilter("ignore", RawDataWarning)
+            return cls(data, name)
     raise OptionError("The cxi writer takes a detector component (e.g. AGIPD1M(run)) or a "
                       f"DataCollection holding one detector, not {type(data).__name__}.")
 
@@ -174,7 +179,7 @@ def _with_min_modules(det: MultimodDetectorBase, min_modules: int | None
         min_modules = len(det.modules) // 2 + 1
     if min_modules < 1:
         raise OptionError(f"min_modules must be >= 1, got {min_modules}.")
-    n_with_data = det.data_availability().values.sum(axis=0)
+    n_with_data = det.modules_per_train()
     keep = n_with_data >= min_modules
     if not keep.any():
         return None

@@ -85,7 +85,7 @@ def train_facts(files: Sequence[FileAccess], train_ids: np.ndarray
             index = fa.file["INDEX"]
             for name, out in (("timestamp", timestamp), ("flag", flag), ("origin", origin)):
                 if name in index and index[name].shape == fa.raw_train_ids.shape:
-                    out[pos[new]] = index[name][()][fa.keep_mask][new]
+                    out[pos[new]] = index[name][()][fa.raw_positions][new]
         except (KeyError, OSError) as err:
             raise FileStructureError(fa.filename, f"unreadable INDEX ({err})") from err
     return timestamp, flag, origin

@@ -409,7 +409,7 @@ def _partitions(data: "DataCollection", options: ParquetOptions, train_ids: np.n
 def _train_timestamps(files: list[FileAccess], train_ids: np.ndarray) -> pa.Array:
     """INDEX/timestamp of ``train_ids`` as UTC nanoseconds; null where no file has it."""
     stamps = np.zeros(len(train_ids), dtype=np.uint64)
-    for fa in files:
+    for fa in files if len(train_ids) else ():
         ftids = fa.train_ids
         lo = np.searchsorted(ftids, train_ids[0], side="left")
         hi = np.searchsorted(ftids, train_ids[-1], side="right")
@@ -419,12 +419,15 @@ def _train_timestamps(files: list[FileAccess], train_ids: np.ndarray) -> pa.Arra
         match = (train_ids[pos] == ftids[lo:hi]) & (stamps[pos] == 0)
         if not match.any():
             continue
-        raw = np.flatnonzero(fa.keep_mask)[lo:hi]
+        # Positions in the stored INDEX/timestamp (kept out-of-order trains make them
+        # unsorted).
+        raw = fa.raw_positions[lo:hi]
+        first = int(raw.min())
         try:
-            block = fa.file["INDEX/timestamp"][int(raw[0]):int(raw[-1]) + 1]
+            block = fa.file["INDEX/timestamp"][first:int(raw.max()) + 1]
         except OSError as err:
             raise FileStructureError(fa.filename, f"unreadable INDEX/timestamp ({err})") from err
-        stamps[pos[match]] = np.asarray(block, dtype=np.uint64).ravel()[raw - raw[0]][match]
+        stamps[pos[match]] = np.asarray(block, dtype=np.uint64).ravel()[raw - first][match]
         if stamps.all():
             break
     if stamps.max(initial=0) > _INT64_MAX:

@@ -46,6 +46,7 @@ import numpy as np
 
 from ..components.base import ModuleLayout, MultimodDetectorBase, default_fill_value, \
     identify_multimod_detectors
+from ..components.naming import RawDataWarning
 from ..components.xtdf import XtdfDetectorBase
 from ..exceptions import FileStructureError, OptionError, OutputError
 from ..readers.chunks import DataChunk
@@ -482,8 +483,11 @@ class ZarrWriter:
             if isinstance(data, MultimodDetectorBase):
                 dets = [data]
             else:
-                dets = [cls(collection, name) for name, cls in
-                        sorted(identify_multimod_detectors(collection), key=lambda x: x[0])]
+                with warnings.catch_warnings():
+                    # Raw detector data is stacked as it is.
+                    warnings.simplefilter("ignore", RawDataWarning)
+                    dets = [cls(collection, name) for name, cls in sorted(
+                        identify_multimod_detectors(collection), key=lambda x: x[0])]
             for det in dets:
                 _plan_detector(det, options, plan)
                 plain -= set(det.source_to_modno)
