@@ -6,7 +6,7 @@ Examples
 >>> "RunDirectory" in xfconvert.__all__
 True
 """
-from .components import (AGIPD1M, AGIPD500K, DSSC1M, JUNGFRAU, LPD1M,
+from .components import (AGIPD1M, AGIPD500K, DSSC1M, JUNGFRAU, LPD1M, LPDSolo,
                          identify_multimod_detectors, stack_detector_data)
 from .exceptions import (FileStructureError, NoDataError, OptionError, OutputError,
                          OutputExistsError, PropertyNameError, SourceNameError, TrainIDError,
@@ -18,7 +18,7 @@ from .readers import (DataChunk, DataCollection, FileAccess, H5File, KeyData, Ru
 __version__ = "0.1.0"
 
 __all__ = [
-    "AGIPD1M", "AGIPD500K", "DSSC1M", "JUNGFRAU", "LPD1M", "identify_multimod_detectors",
+    "AGIPD1M", "AGIPD500K", "DSSC1M", "JUNGFRAU", "LPD1M", "LPDSolo", "identify_multimod_detectors",
     "stack_detector_data",
     "DataChunk", "DataCollection", "FileAccess", "H5File", "KeyData", "RunDirectory",
     "SourceData", "by_id", "by_index", "open_run", "read_stack_frames",
