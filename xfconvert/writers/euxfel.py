@@ -54,6 +54,7 @@ from . import interrupts
 from .base import (ProgressCallback, WritePlan, atomic_output, checked_progress, convert,
                    provenance)
 from .boundary import error_boundary
+from .chunk_alloc import allocated_chunk_offsets
 from .euxfel_format import (copy_run_values, run_facts, write_metadata, write_source_index,
                             write_train_index)
 
@@ -437,6 +438,7 @@ class _KeyCopier:
         self._buffer: np.ndarray | None = None
         self._picked: np.ndarray | None = None
         self.direct_chunks = 0  # chunks copied without decompressing (for tests/logs)
+        self._allocated: dict[tuple[str, str], frozenset] = {}
 
     def run(self) -> None:
         spec = self.spec
@@ -530,14 +532,26 @@ class _KeyCopier:
             done = head + (m - head - tail)
             self._read_write(chunk, src, a + done, p + done, tail)
 
+    def _allocated_chunks(self, chunk: DataChunk, src: h5py.Dataset) -> frozenset:
+        """Offsets of the chunks of ``src`` that exist in the file (read once a dataset)."""
+        where = (chunk.file.filename, src.name)
+        if where not in self._allocated:
+            try:
+                self._allocated[where] = allocated_chunk_offsets(src)
+            except (OSError, RuntimeError) as err:
+                raise FileStructureError(chunk.file.filename, f"cannot list HDF5 chunks "
+                                         f"({err})", chunk.source, chunk.key) from err
+        return self._allocated[where]
+
     def _copy_raw_chunk(self, chunk: DataChunk, src: h5py.Dataset, at_in: tuple,
                         at_out: tuple, rows: int) -> None:
-        try:
-            mask, raw = src.id.read_direct_chunk(at_in)
-        except RuntimeError:
-            # Chunk never written in the input (fill values): copy it the ordinary way.
+        if at_in not in self._allocated_chunks(chunk, src):
+            # Never written in the input (h5py's read_direct_chunk cannot read it): an
+            # ordinary read gives its fill values.
             self._read_write(chunk, src, at_in[0], at_out[0], rows)
             return
+        try:
+            mask, raw = src.id.read_direct_chunk(at_in)
         except OSError as err:
             raise FileStructureError(chunk.file.filename, f"cannot read HDF5 chunk at "
                                      f"{at_in} ({err})", chunk.source, chunk.key) from err
