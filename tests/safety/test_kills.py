@@ -104,13 +104,13 @@ def test_sigkill_leaves_only_temporary_names_and_rerun_cleans(writer, run_dir, t
         out_dir = tmp_path / f"k{i}"
         out_dir.mkdir()
         target = out_dir / f"out{list_writers()[writer].suffix}"
-        code, _ = _kill_during_write(_start(run_dir, writer, target), target,
-                                     signal.SIGKILL, rng)
+        code, err = _kill_during_write(_start(run_dir, writer, target), target,
+                                       signal.SIGKILL, rng)
         left = _names(out_dir)
         if left == [target.name]:  # the kill came after the output was complete
             _check_complete(writer, target)
             continue
-        assert code == -signal.SIGKILL
+        assert code == -signal.SIGKILL, err
         assert all(TEMP.match(name) for name in left), left
         proc = _start(run_dir, writer, target)
         _, err = proc.communicate(timeout=300)
