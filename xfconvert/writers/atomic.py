@@ -1,10 +1,10 @@
 """Atomic outputs: a locked temporary name beside the target, fsync, rename.
 
-A conversion writes ``<target>.tmp-XXXXXXXX`` (8 hex digits) beside the target. The
+A conversion writes ``<target>.tmp-<hex8>`` (8 hex digits) beside the target. The
 temporary file or directory is created empty before the writer starts and an exclusive
 ``flock`` is held on it, so another process can tell a live conversion from the
 leftovers of a killed one. On success it is fsynced and renamed to the target; a
-directory target being replaced is first moved to ``<target>.old-XXXXXXXX`` (same
+directory target being replaced is first moved to ``<target>.old-<hex8>`` (same
 digits), then removed. On any exception, interrupts included, the temporary output is
 removed.
 
